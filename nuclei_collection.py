@@ -18,6 +18,7 @@ from typing import Any
 import datasets
 
 from nuclei_collection_builders import rle, schema
+from nuclei_collection_builders.app.cli import main
 from nuclei_collection_builders.base import (
     BadInputError,
     MissingDataError,
@@ -25,14 +26,13 @@ from nuclei_collection_builders.base import (
     Sample,
     Source,
 )
-from nuclei_collection_builders.cli import main
-from nuclei_collection_builders.export import build
-from nuclei_collection_builders.hub import push_to_hub
-from nuclei_collection_builders.pipeline import features_for, input_fingerprint, iter_split, prepare
-from nuclei_collection_builders.registry import CONFIG_SPECS
+from nuclei_collection_builders.exporters.build import build
+from nuclei_collection_builders.exporters.hub import push_to_hub
+from nuclei_collection_builders.pipeline import features_for, input_fingerprint, iter_split
 from nuclei_collection_builders.rle import decode_masks, decode_objects, encode_label_map, encode_masks
-from nuclei_collection_builders.taxonomy import TAXONOMIES, harmonise
+from nuclei_collection_builders.sources import CONFIG_SPECS, prepare
 from nuclei_collection_builders.views import ViewSpec, apply_view
+from nuclei_collection_builders.views.taxonomy import TAXONOMIES, harmonise
 
 __version__ = "0.1.0"
 
@@ -188,11 +188,11 @@ def export(config: str, out: str | Path, format: str = "parquet", data_dir: str 
     if format == "parquet":
         return build(config, data_dir=data_dir, out=out, **kwargs)
     if format == "coco":
-        from nuclei_collection_builders.coco import export_coco
+        from nuclei_collection_builders.exporters.coco import export_coco
 
         return export_coco(config, out, data_dir=data_dir, **kwargs)
     if format == "imagemask":
-        from nuclei_collection_builders.imagemask import export_imagemask
+        from nuclei_collection_builders.exporters.imagemask import export_imagemask
 
         return export_imagemask(config, out, data_dir=data_dir, **kwargs)
     raise ValueError(f"unknown export format {format!r}; known: {', '.join(EXPORT_FORMATS)}")

@@ -47,7 +47,7 @@ def _dsb_with_csv(root: Path) -> None:
     try:
         from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
     except ImportError:  # the layout before issue 13
-        from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+        from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
     write_dsb2018_stage1_train(root / "stage1_train", n_images=4, seed=5)
     write_stage1_train_labels(root / "stage1_train", root / "stage1_train_labels.csv")

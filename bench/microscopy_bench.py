@@ -29,8 +29,9 @@ from timing import best_of  # noqa: E402  (bench/timing.py; run as a script)
 
 import fixtures.bbbc020 as bbbc020_fixture  # noqa: E402
 from fixtures.shapes import blobs_and_drawing  # noqa: E402
-from nuclei_collection_builders.pipeline import iter_split, prepare  # noqa: E402
+from nuclei_collection_builders.pipeline import iter_split  # noqa: E402
 from nuclei_collection_builders.raster import fill_outlines  # noqa: E402
+from nuclei_collection_builders.sources import prepare  # noqa: E402
 
 REALDATA = ROOT.parent / "shared" / "realdata"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from timing import best_of  # bench/timing.py (run as a script)
 
-from nuclei_collection_builders.monuseg import parse_aperio_xml
-from nuclei_collection_builders.pipeline import prepare
-from nuclei_collection_builders.raster import crop_runs, rasterize_polygon
+from nuclei_collection_builders.formats.polygons import crop_runs, rasterize_polygon
 from nuclei_collection_builders.rle import encode_runs
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.monuseg import parse_aperio_xml
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "monuseg"
 

@@ -44,7 +44,8 @@ from pathlib import Path
 mode, data_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
 start = time.perf_counter()
 if mode == "read":
-    from nuclei_collection_builders.pipeline import SplitReport, iter_split, prepare
+    from nuclei_collection_builders.pipeline import SplitReport, iter_split
+    from nuclei_collection_builders.sources import prepare
     prepared = prepare("PanNuke_fold1", data_dir)
     report = SplitReport()
     for _ in iter_split(prepared.source, prepared.splits["train"], report):

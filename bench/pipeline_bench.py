@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from nuclei_collection import build, decode_objects
+from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 from nuclei_collection_builders.raster import encode_png
-from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
 
 SIZES = ((256, 256), (256, 320), (260, 347), (256, 256), (520, 696), (256, 256), (1024, 1024), (256, 320))
 

@@ -22,8 +22,8 @@ import numpy as np
 from timing import best_of  # bench/timing.py (run as a script)
 
 from nuclei_collection_builders import schema
+from nuclei_collection_builders.app.synthetic import ellipse_masks, render
 from nuclei_collection_builders.base import Sample
-from nuclei_collection_builders.synthetic import ellipse_masks, render
 from nuclei_collection_builders.views import ViewSpec
 
 SIZE = 1000

@@ -239,6 +239,31 @@ class ConfigSpec:
         return self.source(**{**self.options, **overrides})
 
 
+#: Spellings of a boolean reader option (``-o masks_only=yes`` arrives as a string).
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def option_bool(name: str, value: Any) -> bool:
+    """A boolean reader option given in Python (bool) or on the command line (text)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    spellings = "/".join(TRUE_WORDS + FALSE_WORDS)
+    raise ValueError(f"option {name} must be true or false ({spellings}), got {value!r}")
+
+
+def option_choice(source: str, name: str, value: Any, choices: Sequence[str]) -> str:
+    """A reader option that must be one of ``choices``; the error names the source and the choices."""
+    if value not in choices:
+        raise ValueError(f"{source}: option {name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
 def printable_name(name: str) -> str:
     """A file name as valid UTF-8 text for records and logs.
 
@@ -271,14 +296,31 @@ def sorted_files(folder: Path, suffixes: Sequence[str] | None = None) -> list[Pa
     )
 
 
-def find_layout_root(data_dir: Path, subdirs: Sequence[str], required: Sequence[str]) -> Path | None:
-    """First of ``data_dir/<subdir>`` (in the given order) that holds every ``required`` path.
+#: Folders that archives made on macOS carry and that never hold data.
+JUNK_DIRS = ("__MACOSX",)
 
-    ``""`` stands for ``data_dir`` itself: archives unpack with or without a top folder.
+
+def is_junk(path: Path) -> bool:
+    """macOS resource forks (``__MACOSX/``, ``._name``) and hidden files."""
+    return path.name in JUNK_DIRS or path.name.startswith(".")
+
+
+def search_dirs(data_dir: Path, depth: int = 2) -> Iterator[Path]:
+    """``data_dir`` and its sub-folders down to ``depth`` levels, breadth first, sorted, no junk.
+
+    Archives unpack with or without a top folder and users nest them: every reader looks
+    for its layout in these folders, in this order.
     """
-    for sub in subdirs:
-        folder = data_dir / sub if sub else data_dir
-        if all((folder / name).exists() for name in required):
+    level = [data_dir]
+    for _ in range(depth + 1):
+        yield from level
+        level = [child for folder in level for child in sorted_dirs(folder) if not is_junk(child)]
+
+
+def find_layout_root(data_dir: Path, markers: Sequence[str], depth: int = 2) -> Path | None:
+    """First folder of :func:`search_dirs` in which every marker (a relative path or glob) exists."""
+    for folder in search_dirs(data_dir, depth):
+        if all(any(folder.glob(marker)) for marker in markers):
             return folder
     return None
 

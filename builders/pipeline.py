@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,6 @@ from datasets import Features
 from . import schema
 from .base import ConfigSpec, CountedNote, Item, SkipItem, Source, logger
 from .download import fetch
-from .registry import get_spec
-from .views import ViewSpec, apply_view
 
 
 @dataclass
@@ -70,33 +68,33 @@ def features_for(source: Source) -> Features:
 
 
 def prepare(
-    name: str,
+    spec: ConfigSpec,
     data_dir: Path | str | None = None,
     options: Mapping[str, Any] | None = None,
     dl_manager: Any = None,
     cache_dir: Path | str | None = None,
-    view: ViewSpec | Mapping[str, Any] | None = None,
+    wrap: Callable[[Source], Source] | None = None,
 ) -> PreparedConfig:
-    """Locate (or download) the raw data of config ``name`` and list its items per split.
+    """Locate (or download) the raw data of ``spec`` and list its items per split.
 
-    ``view`` (tiles / rescaling, see :mod:`views`) wraps the reader; the export name gets
-    the view's suffix.
+    ``wrap`` turns the reader into the one that produces the records (a view: tiles,
+    rescaling); it runs before any download so a bad view is refused first. A wrapper
+    with a ``report(name)`` method describes itself in the build report.
     """
-    spec = get_spec(name)
     source = spec.make_source(**dict(options or {}))
-    view_source = apply_view(source, view, name)  # refuses bad views before any download
+    record_source = wrap(source) if wrap is not None else source
     if data_dir is not None:
         root = source.locate(data_dir)
     else:
         root = source.locate(fetch(source, dl_manager, cache_dir))
     splits = source.list_items(root)
     return PreparedConfig(
-        name=view_source.export_name(name),
+        name=record_source.export_name(spec.name),
         spec=spec,
-        source=view_source,
+        source=record_source,
         root=root,
         splits=splits,
-        view=view_source.report(name) if view_source is not source else None,
+        view=record_source.report(spec.name) if record_source is not source else None,
     )
 
 

@@ -43,7 +43,7 @@ def realdata_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_dsb(tmp_path_factory) -> Path:
     """A generated DSB2018 stage1_train tree (12 images, 3 modalities, some overlaps)."""
-    from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+    from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
     root = tmp_path_factory.mktemp("dsb_raw")
     write_dsb2018_stage1_train(root / "stage1_train", n_images=12, seed=7)

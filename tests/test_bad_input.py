@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from nuclei_collection import BadInputError, build, encode_masks
-from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
 
 @pytest.fixture

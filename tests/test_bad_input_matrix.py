@@ -28,9 +28,10 @@ from fixtures.histology import write_janowczyk, write_monuseg, write_tnbc
 from fixtures.isbi2009 import write_isbi2009
 from fixtures.pannuke import write_fold
 from nuclei_collection import BadInputError
+from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 from nuclei_collection_builders.base import printable_name
-from nuclei_collection_builders.pipeline import item_records, prepare
-from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+from nuclei_collection_builders.pipeline import item_records
+from nuclei_collection_builders.sources import prepare
 
 WRITERS: dict[str, Callable[[Path], object]] = {
     "nuclei_stage1_train": lambda root: write_dsb2018_stage1_train(root / "stage1_train", n_images=2, seed=1),

@@ -12,7 +12,7 @@ from conftest import realdata_path
 from fixtures.bbbc006 import EMPTY_FIELD, PLATE, write_bbbc006
 from fixtures.records import assert_label_map, image_pixels, records_of
 from nuclei_collection import MissingDataError
-from nuclei_collection_builders.bbbc006 import BBBC006
+from nuclei_collection_builders.sources.bbbc006 import BBBC006
 
 REAL_FIELD = re.compile(r"mcf-z-stacks-03212011_(?P<well>[a-p]\d{2})_s(?P<site>\d)_w(?P<rest>.+)\.(tif|png)$")
 

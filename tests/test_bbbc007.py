@@ -8,7 +8,7 @@ from PIL import Image
 
 from fixtures.bbbc007 import FIELDS, RGB_DNA, SPECIAL, UNOUTLINED, write_bbbc007
 from fixtures.records import assert_same_objects, image_pixels, records_of
-from nuclei_collection_builders.bbbc007 import dna_and_actin
+from nuclei_collection_builders.sources.bbbc007 import dna_and_actin
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from fixtures.bbbc018 import FIELDS, NO_OUTLINES, PAINTED, write_bbbc018
 from fixtures.records import assert_same_objects, image_pixels, records_of
-from nuclei_collection_builders.bbbc018 import BBBC018
+from nuclei_collection_builders.sources.bbbc018 import BBBC018
 
 
 @pytest.fixture(scope="module")

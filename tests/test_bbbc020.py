@@ -9,7 +9,7 @@ from PIL import Image
 from fixtures.bbbc020 import CORRUPT, FIELDS, write_bbbc020
 from fixtures.records import image_pixels, records_of
 from nuclei_collection import BadInputError, MissingDataError, decode_masks
-from nuclei_collection_builders.bbbc020 import BBBC020
+from nuclei_collection_builders.sources.bbbc020 import BBBC020
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,14 @@ import pytest
 from datasets import load_dataset
 from PIL import Image
 
-import nuclei_collection_builders.export as export_module
+import nuclei_collection_builders.exporters.build as export_module
 from conftest import realdata_path
 from fixtures.bcss import code_mask, write_amgad2019_tree, write_bcss_tree, write_png
 from nuclei_collection import BadInputError, MissingDataError, build, decode_objects
 from nuclei_collection_builders import raster, schema
-from nuclei_collection_builders.bcss import (
+from nuclei_collection_builders.pipeline import iter_split
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.bcss import (
     ROI_MAX_PIXELS,
     TEST_SITES,
     check_gtruth_codes,
@@ -30,7 +32,6 @@ from nuclei_collection_builders.bcss import (
     parse_roi_name,
     read_gtruth_codes,
 )
-from nuclei_collection_builders.pipeline import iter_split, prepare
 
 #: A real test-site ROI name (roiBounds.csv); its mask is generated (not in the real sample).
 OL_ROI = "TCGA-OL-A5RW-DX1_xmin5772_ymin6839_MPP-0.2500"
@@ -438,7 +439,7 @@ def test_amgad2019_tiles_drop_dont_care_and_reassemble(amgad_raw, tmp_path, monk
 
 
 def test_tiling_rules():
-    from nuclei_collection_builders.tiles import tile_offsets, tile_windows
+    from nuclei_collection_builders.views.tiles import tile_offsets, tile_windows
 
     assert tile_offsets(3394, 1024, 1024) == [0, 1024, 2048, 3072]
     assert tile_offsets(1024, 1024, 1024) == [0]

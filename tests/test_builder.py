@@ -30,7 +30,7 @@ def test_load_helper_with_splits_and_num_proc(synthetic_dsb, tmp_path):
 
 
 def test_builder_cache_is_invalidated_when_raw_files_change(tmp_path):
-    from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+    from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
     raw = tmp_path / "raw"
     (image_id,) = write_dsb2018_stage1_train(raw, n_images=1, seed=9)

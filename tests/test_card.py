@@ -14,10 +14,10 @@ from datasets import load_dataset
 from PIL import Image
 
 from nuclei_collection import build, main
-from nuclei_collection_builders.card import is_non_commercial, render_readme
-from nuclei_collection_builders.dsb2018 import DSB2018StageTrain
-from nuclei_collection_builders.export import load_reports
-from nuclei_collection_builders.preview import overlay
+from nuclei_collection_builders.exporters.build import load_reports
+from nuclei_collection_builders.exporters.card import is_non_commercial, render_readme
+from nuclei_collection_builders.exporters.preview import overlay
+from nuclei_collection_builders.sources.dsb2018 import DSB2018StageTrain
 
 CONFIGS = ["nuclei_stage1_train", "nuclei_stage_1_local_val_split"]
 

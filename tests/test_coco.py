@@ -13,13 +13,14 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-import nuclei_collection_builders.coco as coco_module
+import nuclei_collection_builders.exporters.coco as coco_module
 from conftest import realdata_path
 from fixtures.dsb2018 import write_stage_test
 from nuclei_collection import BadInputError, MissingDataError, NucleiCollectionError, build, decode_masks, main
-from nuclei_collection_builders.coco import export_coco, image_file_name, write_coco
-from nuclei_collection_builders.pipeline import iter_split, prepare
+from nuclei_collection_builders.exporters.coco import export_coco, image_file_name, write_coco
+from nuclei_collection_builders.pipeline import iter_split
 from nuclei_collection_builders.schema import CATEGORIES
+from nuclei_collection_builders.sources import prepare
 
 
 def digest_tree(folder):

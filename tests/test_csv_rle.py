@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import array_shapes, arrays
 
 from fixtures.dsb2018 import decode_kaggle_rle
 from nuclei_collection import BadInputError, decode_masks
+from nuclei_collection_builders.app.synthetic import ellipse_masks
 from nuclei_collection_builders.csv_rle import (
     RleRow,
     encode_kaggle_rle,
@@ -18,7 +19,6 @@ from nuclei_collection_builders.csv_rle import (
     parse_runs,
     read_rows,
 )
-from nuclei_collection_builders.synthetic import ellipse_masks
 
 
 def random_masks(seed, height, width, n=8):

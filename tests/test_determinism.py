@@ -18,7 +18,7 @@ from pathlib import Path
 from fixtures.histology import write_monuseg
 from fixtures.isbi2009 import write_isbi2009
 from fixtures.pannuke import write_fold
-from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
 CONFIGS = {
     "nuclei_stage_1_local_val_split": lambda root: write_dsb2018_stage1_train(root / "stage1_train", 9, seed=3),

@@ -10,10 +10,10 @@ import zipfile
 import pytest
 
 from nuclei_collection import BadInputError, build
+from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 from nuclei_collection_builders.base import Download
 from nuclei_collection_builders.download import safe_extract, verify_download
-from nuclei_collection_builders.dsb2018 import DSB2018StageTrain
-from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+from nuclei_collection_builders.sources.dsb2018 import DSB2018StageTrain
 
 
 def zip_tree(folder, archive):

@@ -9,8 +9,10 @@ from PIL import Image
 
 from conftest import realdata_path
 from nuclei_collection import decode_masks
-from nuclei_collection_builders.dsb2018 import DSB2018StageTrain, local_split, modality_of
-from nuclei_collection_builders.pipeline import iter_split, prepare
+from nuclei_collection_builders.formats.modality import modality_of
+from nuclei_collection_builders.pipeline import iter_split
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.dsb2018 import DSB2018StageTrain, local_split
 
 
 def check_against_mask_files(root, records):
@@ -55,7 +57,7 @@ def test_synthetic_tree_round_trips_with_overlaps(synthetic_dsb):
 
 
 def test_modality_rule_on_synthetic_pixels():
-    from nuclei_collection_builders.synthetic import synthetic_images
+    from nuclei_collection_builders.app.synthetic import synthetic_images
 
     for image in synthetic_images(6, seed=3):
         assert modality_of(image.pixels) == image.modality
@@ -102,7 +104,7 @@ def test_missing_data_error_names_layout_and_url(tmp_path):
 
 def test_mask_with_wrong_size_names_the_file(tmp_path):
     from nuclei_collection import BadInputError
-    from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+    from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
     (image_id,) = write_dsb2018_stage1_train(tmp_path, n_images=1, seed=1)
     bad = sorted((tmp_path / image_id / "masks").glob("*.png"))[0]

@@ -10,10 +10,11 @@ from test_download import zip_tree
 
 from fixtures.dsb2018 import write_stage1_train_labels, write_stage_test
 from nuclei_collection import build, decode_masks
+from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 from nuclei_collection_builders.base import Download
-from nuclei_collection_builders.dsb2018 import DSB2018Stage2Test, DSB2018StageTest, DSB2018StageTrain
-from nuclei_collection_builders.pipeline import iter_split, prepare
-from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+from nuclei_collection_builders.pipeline import iter_split
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.dsb2018 import DSB2018Stage2Test, DSB2018StageTest, DSB2018StageTrain
 
 
 def serve(served, base_url, images_dir, csv_path, zip_name, sha256_known=True):

@@ -14,10 +14,11 @@ from PIL import Image
 from conftest import realdata_path
 from fixtures.dsb2018 import decode_kaggle_rle, write_stage1_train_labels, write_stage_test
 from nuclei_collection import BadInputError, MissingDataError, build, decode_masks
+from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 from nuclei_collection_builders.csv_rle import index_csv
-from nuclei_collection_builders.dsb2018 import label_differences, nuclei_class_of
-from nuclei_collection_builders.pipeline import SplitReport, iter_split, prepare
-from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+from nuclei_collection_builders.pipeline import SplitReport, iter_split
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.dsb2018 import label_differences, nuclei_class_of
 
 
 def records_of(config, data_dir, **options):

@@ -12,7 +12,7 @@ import yaml
 from datasets import load_dataset
 from PIL import Image
 
-import nuclei_collection_builders.export as export_module
+import nuclei_collection_builders.exporters.build as export_module
 from nuclei_collection import build, decode_masks
 
 
@@ -89,7 +89,7 @@ def test_num_shards_and_row_groups(synthetic_dsb, tmp_path):
 
 
 def test_changed_raw_file_is_picked_up(tmp_path):
-    from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+    from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
     raw = tmp_path / "raw"
     (image_id,) = write_dsb2018_stage1_train(raw, n_images=1, seed=5)
@@ -126,7 +126,7 @@ def test_failed_build_leaves_previous_export_untouched(synthetic_dsb, tmp_path, 
 
 
 def test_skipped_items_are_counted(tmp_path):
-    from nuclei_collection_builders.synthetic import write_dsb2018_stage1_train
+    from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 
     raw = tmp_path / "raw"
     ids = write_dsb2018_stage1_train(raw, n_images=3, seed=2)

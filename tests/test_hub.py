@@ -11,11 +11,11 @@ import pytest
 import yaml
 from datasets import load_dataset
 
-import nuclei_collection_builders.hub as hub_module
+import nuclei_collection_builders.exporters.hub as hub_module
 from fixtures.fake_hub import FakeHfApi, FakeHub, SimulatedNetworkError, is_lfs
 from nuclei_collection import build, decode_masks, main, push_to_hub
 from nuclei_collection_builders.base import NucleiCollectionError
-from nuclei_collection_builders.export import load_reports
+from nuclei_collection_builders.exporters.build import load_reports
 
 CONFIGS = ["nuclei_stage1_train", "nuclei_stage_1_local_train_split", "nuclei_stage_1_local_val_split"]
 REPO = "org/nuclei_collection"

@@ -12,9 +12,10 @@ from PIL import Image
 from fixtures.histology import write_tnbc
 from fixtures.pannuke import write_fold
 from nuclei_collection import decode_masks, decode_objects, main
-from nuclei_collection_builders.imagemask import CLASS_VALUES, assign_folders, export_imagemask, parse_split
-from nuclei_collection_builders.pipeline import iter_split, prepare
+from nuclei_collection_builders.exporters.imagemask import CLASS_VALUES, assign_folders, export_imagemask, parse_split
+from nuclei_collection_builders.pipeline import iter_split
 from nuclei_collection_builders.schema import CATEGORIES
+from nuclei_collection_builders.sources import prepare
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_split_is_seeded_reproducible_and_order_free():
 
 def test_sixteen_bit_instance_masks(tmp_path):
     record = {"image_id": "x", "height": 4, "width": 300, "objects": []}
-    from nuclei_collection_builders.imagemask import instance_mask_png
+    from nuclei_collection_builders.exporters.imagemask import instance_mask_png
     from nuclei_collection_builders.rle import encode_label_map
 
     label_map = np.arange(1, 1201, dtype=np.int32).reshape(4, 300)
@@ -120,7 +121,7 @@ def test_cli_is_reproducible_and_atomic(tmp_path, capsys, monkeypatch):
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
     # A failure half-way leaves the previous export untouched and no staging folder behind.
     before = tree_digest(tmp_path / "a")
-    import nuclei_collection_builders.imagemask as imagemask
+    import nuclei_collection_builders.exporters.imagemask as imagemask
 
     def explode(record):
         raise RuntimeError("disk full")

@@ -15,17 +15,17 @@ import zipfile
 
 import pytest
 
-import nuclei_collection_builders.bbbc as bbbc
-import nuclei_collection_builders.bbbc006 as bbbc006
+import nuclei_collection_builders.formats.bbbc as bbbc
+import nuclei_collection_builders.sources.bbbc006 as bbbc006
 from fixtures.bbbc006 import write_bbbc006
 from fixtures.bbbc007 import write_bbbc007
 from fixtures.cluster_nuclei import write_cluster_nuclei
 from fixtures.isbi2009 import TOP_FOLDER, write_isbi2009
 from nuclei_collection import BadInputError, build
 from nuclei_collection_builders.base import Download
-from nuclei_collection_builders.bbbc007 import BBBC007
-from nuclei_collection_builders.cluster_nuclei import ClusterNuclei
-from nuclei_collection_builders.isbi2009 import ISBI2009Nuclei
+from nuclei_collection_builders.sources.bbbc007 import BBBC007
+from nuclei_collection_builders.sources.cluster_nuclei import ClusterNuclei
+from nuclei_collection_builders.sources.isbi2009 import ISBI2009Nuclei
 
 
 def zip_folder(folder, archive):

@@ -12,8 +12,9 @@ from conftest import realdata_path
 from fixtures.histology import write_monuseg
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, MissingDataError, decode_masks
-from nuclei_collection_builders.monuseg import organ_of, parse_aperio_xml
-from nuclei_collection_builders.pipeline import SplitReport, iter_split, prepare
+from nuclei_collection_builders.pipeline import SplitReport, iter_split
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.monuseg import organ_of, parse_aperio_xml
 
 #: Agreement with skimage.draw.polygon (even-odd, pixel centres on integer coordinates):
 #: our rule (closed, non-zero winding) may only ADD pixels (boundary centres skimage misses,
@@ -152,7 +153,7 @@ def test_organ_from_tcga_site_code():
     ],
 )
 def test_xml_entity_attacks_are_refused(tmp_path, document):
-    from nuclei_collection_builders.monuseg import parse_aperio_xml
+    from nuclei_collection_builders.sources.monuseg import parse_aperio_xml
 
     path = tmp_path / "TCGA-XX-0000-01Z-00-DX1.xml"
     path.write_text(document)

@@ -14,9 +14,10 @@ from conftest import realdata_path
 from fixtures.pannuke import NpyLayout, fold_paths, write_fold, write_npy_item, write_sparse_full_fold
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, MissingDataError, build, decode_masks
-from nuclei_collection_builders.pannuke import CLASS_CHANNELS, NpyArray
-from nuclei_collection_builders.pipeline import SplitReport, iter_split, prepare
+from nuclei_collection_builders.pipeline import SplitReport, iter_split
 from nuclei_collection_builders.schema import CATEGORIES
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.pannuke import CLASS_CHANNELS, NpyArray
 
 
 def expected_objects(masks_path, index):
@@ -157,7 +158,7 @@ def test_unknown_length_and_unnamed_folder_is_an_error(tmp_path):
 
 
 def test_downloads_follow_the_config():
-    from nuclei_collection_builders.registry import get_spec
+    from nuclei_collection_builders.sources import get_spec
 
     assert [d.filename for d in get_spec("PanNuke_fold2").make_source().downloads] == ["fold_2.zip"]
     assert [d.filename for d in get_spec("PanNuke").make_source().downloads] == [
@@ -179,8 +180,8 @@ def test_warwick_fold_zip_download_path(http_server, tmp_path, monkeypatch):
     import hashlib
     import zipfile
 
-    from nuclei_collection_builders import pannuke
     from nuclei_collection_builders.base import Download
+    from nuclei_collection_builders.sources import pannuke
 
     base_url, served = http_server
     write_fold(tmp_path / "raw", 2, 3, "warwick", seed=8)

@@ -8,7 +8,7 @@ import pytest
 from skimage.draw import polygon as skimage_polygon
 
 from nuclei_collection import decode_masks
-from nuclei_collection_builders.raster import crop_runs, rasterize_polygon
+from nuclei_collection_builders.formats.polygons import crop_runs, rasterize_polygon
 from nuclei_collection_builders.rle import encode_runs
 
 

@@ -9,7 +9,7 @@ from datasets import concatenate_datasets
 import nuclei_collection
 from conftest import realdata_path
 from nuclei_collection import NucleiCollection, Sample, schema
-from nuclei_collection_builders.taxonomy import (
+from nuclei_collection_builders.views.taxonomy import (
     TAXONOMIES,
     category_lookup,
     harmonise,

@@ -17,9 +17,10 @@ from fixtures.histology import write_janowczyk, write_tnbc
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import build, decode_masks
 from nuclei_collection_builders.base import Download
-from nuclei_collection_builders.janowczyk import JanowczykNuclei
-from nuclei_collection_builders.pipeline import SplitReport, iter_split, prepare
-from nuclei_collection_builders.tnbc import TNBC
+from nuclei_collection_builders.pipeline import SplitReport, iter_split
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.janowczyk import JanowczykNuclei
+from nuclei_collection_builders.sources.tnbc import TNBC
 
 
 def assert_components_of(mask_path, record):

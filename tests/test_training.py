@@ -10,17 +10,17 @@ from datasets import load_dataset
 from datasets.distributed import split_dataset_by_node
 
 from nuclei_collection import build, decode_masks
-from nuclei_collection_builders.base import NucleiCollectionError
-from nuclei_collection_builders.export import load_reports
-from nuclei_collection_builders.schema import CATEGORIES
-from nuclei_collection_builders.taxonomy import TAXONOMIES
-from nuclei_collection_builders.training import (
+from nuclei_collection_builders.app.training import (
     all_nuclei,
     collate_instances,
     combinable_configs,
     decode_instances,
     instance_loader,
 )
+from nuclei_collection_builders.base import NucleiCollectionError
+from nuclei_collection_builders.exporters.build import load_reports
+from nuclei_collection_builders.schema import CATEGORIES
+from nuclei_collection_builders.views.taxonomy import TAXONOMIES
 
 CONFIGS = ["nuclei_stage1_train", "nuclei_stage_1_local_train_split", "nuclei_stage_1_local_val_split"]
 TORCH_REASON = "torch is optional: pip install 'nuclei-collection[train]' (torch==2.13.0) to run the DataLoader tests"

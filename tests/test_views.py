@@ -12,11 +12,11 @@ from fixtures.records import image_pixels
 from fixtures.views import assert_tiles_reassemble, block_majority, object_pixels, split_records
 from nuclei_collection import Sample, decode_masks, decode_objects, schema
 from nuclei_collection_builders.base import CountedNote
-from nuclei_collection_builders.dsb2018 import DSB2018StageTrain
-from nuclei_collection_builders.pipeline import prepare
-from nuclei_collection_builders.resample import resample_image, rescale_instance_sample
-from nuclei_collection_builders.tiles import DEFAULT_MIN_AREA, tile_instance_sample, tile_windows
+from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.dsb2018 import DSB2018StageTrain
 from nuclei_collection_builders.views import ViewError, ViewSource, ViewSpec
+from nuclei_collection_builders.views.resample import resample_image, rescale_instance_sample
+from nuclei_collection_builders.views.tiles import DEFAULT_MIN_AREA, tile_instance_sample, tile_windows
 
 
 def only_split(records_by_split):

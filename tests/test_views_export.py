@@ -13,9 +13,9 @@ from datasets import load_dataset
 import nuclei_collection
 from conftest import realdata_path
 from nuclei_collection import NucleiCollection, build, main
-from nuclei_collection_builders import registry
+from nuclei_collection_builders import sources as registry
 from nuclei_collection_builders.base import ConfigSpec
-from nuclei_collection_builders.dsb2018 import DSB2018StageTrain
+from nuclei_collection_builders.sources.dsb2018 import DSB2018StageTrain
 
 
 def digest(folder):

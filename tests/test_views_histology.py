@@ -10,7 +10,7 @@ from datasets import load_dataset
 from conftest import realdata_path
 from fixtures.views import assert_tiles_reassemble, split_records
 from nuclei_collection import build
-from nuclei_collection_builders import registry
+from nuclei_collection_builders import sources as registry
 
 MONUSEG = "nucleisegmentationbenchmark"
 PANNUKE = "PanNuke_fold1"

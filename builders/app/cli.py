@@ -1,0 +1,292 @@
+"""The ``nuclei-collection`` command line. Each sub-command is a thin wrapper."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..base import NucleiCollectionError
+from ..schema import COUNT_NOUN
+from ..sources import CONFIG_SPECS
+from ..views.tiles import DEFAULT_MIN_AREA
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["labels=csv", "z=16"]`` -> ``{"labels": "csv", "z": 16}`` (ints/floats converted)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
+        for cast in (int, float):
+            try:
+                options[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from ..exporters.build import build
+
+    reports = build(
+        args.configs,
+        data_dir=args.data_dir,
+        out=args.out,
+        num_proc=args.num_proc,
+        num_shards=args.num_shards,
+        max_shard_size=args.max_shard_size,
+        options=parse_options(args.option),
+        cache_dir=args.cache_dir,
+        view=view_of_args(args),
+    )
+    for report in reports:
+        if report.view:
+            print(f"{report.name}: view of {report.view['of']} ({report.view['description']})")
+        for split, stats in report.splits.items():
+            skipped = f", {len(stats['skipped'])} skipped" if stats["skipped"] else ""
+            counted = "".join(f", {kind} {n}" for kind, n in stats["counts"].items())
+            print(
+                f"{report.name}/{split}: {stats['records']} images, "
+                f"{stats['objects']} {COUNT_NOUN[report.source['kind']]}, "
+                f"{len(stats['shards'])} shard(s){skipped}{counted}"
+            )
+    print(f"wrote {args.out}")
+    return 0
+
+
+def view_of_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The training-view flags of ``build`` (docs/views.md) as view settings."""
+    return {
+        "tile": args.tile,
+        "stride": args.stride,
+        "min_area": args.min_area,
+        "target_mpp": args.target_mpp,
+        "scale": args.scale,
+    }
+
+
+def _cmd_export_coco(args: argparse.Namespace) -> int:
+    from ..exporters.coco import export_coco
+
+    result = export_coco(
+        args.config,
+        out=args.out,
+        data_dir=args.data_dir,
+        options=parse_options(args.option),
+        cache_dir=args.cache_dir,
+        name=args.name,
+    )
+    splits = ", ".join(f"{split}: {count}" for split, count in result.splits.items())
+    print(f"{result.name}: {result.images} images ({splits}), {result.annotations} annotations")
+    print(f"wrote {result.json_path} and {result.image_dir}/")
+    return 0
+
+
+def _cmd_export_imagemask(args: argparse.Namespace) -> int:
+    from ..exporters.imagemask import export_imagemask
+
+    manifest = export_imagemask(
+        args.config,
+        args.out,
+        data_dir=args.data_dir,
+        split=args.split,
+        seed=args.seed,
+        mask=args.mask,
+        options=parse_options(args.option),
+        cache_dir=args.cache_dir,
+    )
+    for folder, stats in manifest["folders"].items():
+        print(f"{args.config} -> {folder}: {stats['images']} images, {stats['objects']} nuclei")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(out=args.out, raw=args.raw, preview=args.preview, n_images=args.images, seed=args.seed, num_proc=args.num_proc)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    width = max(map(len, CONFIG_SPECS))
+    for name, spec in CONFIG_SPECS.items():
+        print(f"{name.ljust(width)}  {spec.source.license:<16} {spec.description}")
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from ..exporters.hub import push_to_hub
+
+    try:
+        result = push_to_hub(
+            args.out,
+            args.repo_id,
+            configs=args.config or None,
+            private=args.private or None,
+            revision=args.revision,
+            token=args.token,
+            commit_message=args.message,
+            dry_run=args.dry_run,
+        )
+    except HfHubHTTPError as error:
+        # Auth, permission, missing repo: the Hub's message says which; no traceback.
+        raise NucleiCollectionError(f"{args.repo_id}: the Hub refused the request: {error}") from error
+    print(result.plan.summary())
+    for path in result.plan.deletions:
+        print(f"  delete {path}")
+    if result.commit_url:
+        print(f"committed: {result.commit_url}")
+    elif not args.dry_run:
+        print("nothing changed: no commit made")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .explore import show
+
+    target = args.out or f"{args.config}-{args.index}.png"
+    lines, _ = show(
+        args.config,
+        index=args.index,
+        split=args.split,
+        export=args.export,
+        data_dir=args.data_dir,
+        out=target,
+        options=parse_options(args.option),
+    )
+    print("\n".join(lines))
+    print(f"overlay written to {target}")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    import json
+
+    from .demo import print_table
+    from .explore import export_stats
+
+    rows = export_stats(args.out)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print_table(rows)
+    return 0 if all(row["rows_ok"] for row in rows) else 1
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nuclei-collection", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build configs from raw data into parquet shards")
+    build.add_argument("configs", nargs="+", metavar="CONFIG", choices=sorted(CONFIG_SPECS))
+    build.add_argument("--data-dir", help="raw data folder (default: download where possible)")
+    build.add_argument("--out", default="nuclei_collection", help="export folder (default: ./nuclei_collection)")
+    build.add_argument("--num-proc", type=int, default=1, help="reader processes (output is identical for any value)")
+    build.add_argument("--num-shards", type=int, help="force this many shards per split (for multi-worker streaming)")
+    build.add_argument("--max-shard-size", default="500MB", help="shard size limit (default 500MB)")
+    build.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="reader option")
+    build.add_argument("--cache-dir", help="download cache (default: the datasets cache)")
+    views = build.add_argument_group(
+        "training views (docs/views.md); exported as <config>_tiles512, <config>_mpp0.5 ..."
+    )
+    views.add_argument("--tile", type=int, metavar="PX", help="cut images into PX x PX tiles (edge tiles cut short)")
+    views.add_argument("--stride", type=int, metavar="PX", help="tile step (default: --tile; smaller = overlap)")
+    views.add_argument(
+        "--min-area",
+        type=int,
+        metavar="PX",
+        help=f"drop clipped object pieces under PX pixels (default {DEFAULT_MIN_AREA})",
+    )
+    resolution = views.add_mutually_exclusive_group()
+    resolution.add_argument("--target-mpp", type=float, metavar="M", help="resample to M microns/pixel (mpp known)")
+    resolution.add_argument("--scale", type=float, metavar="F", help="resample by factor F (e.g. 0.5 halves w and h)")
+    build.set_defaults(func=_cmd_build)
+
+    coco = commands.add_parser("export-coco", help="write DIR/<config>/ images + DIR/annotations/<config>.json (COCO)")
+    coco.add_argument("config", metavar="CONFIG", choices=sorted(CONFIG_SPECS))
+    coco.add_argument("--out", required=True, help="COCO folder (images in OUT/<config>/, JSON in OUT/annotations/)")
+    coco.add_argument("--data-dir", help="raw data folder (default: download where possible)")
+    coco.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="reader option")
+    coco.add_argument("--cache-dir", help="download cache (default: the datasets cache)")
+    coco.add_argument("--name", help="exported name (default: the config's export name)")
+    coco.set_defaults(func=_cmd_export_coco)
+    imagemask = commands.add_parser(
+        "export-imagemask", help="write {train,valid,test}/{images,masks} PNG folders (docs/imagemask.md)"
+    )
+    imagemask.add_argument("config", metavar="CONFIG", choices=sorted(CONFIG_SPECS))
+    imagemask.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    imagemask.add_argument("--data-dir", help="raw data folder (default: download where possible)")
+    imagemask.add_argument(
+        "--split", default="0.8,0.1,0.1", help="train,valid,test ratios (default 0.8,0.1,0.1) or 'upstream'"
+    )
+    imagemask.add_argument("--seed", type=int, default=0, help="seed of the ratio split (default 0)")
+    imagemask.add_argument("--mask", choices=("instance", "class"), default="instance", help="mask encoding")
+    imagemask.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="reader option")
+    imagemask.add_argument("--cache-dir", help="download cache (default: the datasets cache)")
+    imagemask.set_defaults(func=_cmd_export_imagemask)
+
+    demo = commands.add_parser("demo", help="synthetic DSB2018 data -> build -> load_dataset -> summary + preview")
+    demo.add_argument("--out", default="nuclei_collection")
+    demo.add_argument("--raw", default="nuclei_collection_demo_raw", help="where the synthetic raw data goes")
+    demo.add_argument("--preview", default="nuclei_collection_preview.png")
+    demo.add_argument("--images", type=int, default=12)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--num-proc", type=int, default=1)
+    demo.set_defaults(func=_cmd_demo)
+
+    listing = commands.add_parser("list", help="list the configs")
+    listing.set_defaults(func=_cmd_list)
+
+    push = commands.add_parser("push", help="push an export to one Hugging Face dataset repo (one commit)")
+    push.add_argument("out", metavar="OUT", help="export folder written by build")
+    push.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="dataset repo (created if missing)")
+    push.add_argument("--config", action="append", default=[], metavar="C", help="push only this config (repeatable)")
+    push.add_argument("--private", action="store_true", help="create the repo private (no effect on existing repos)")
+    push.add_argument("--revision", metavar="R", help="branch to commit to (created if missing; default main)")
+    push.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    push.add_argument("--message", help="commit message")
+    push.add_argument("--dry-run", action="store_true", help="only print what would be uploaded and deleted")
+    push.set_defaults(func=_cmd_push)
+
+    show = commands.add_parser("show", help="draw one record's masks over its image")
+    show.add_argument("config", metavar="CONFIG")
+    show.add_argument("--index", type=int, default=0, metavar="I", help="record index within the split (default 0)")
+    show.add_argument("--split", help="split (default: the first one)")
+    show.add_argument("--out", metavar="PNG", help="overlay file (default: CONFIG-I.png)")
+    where = show.add_mutually_exclusive_group()
+    where.add_argument("--export", metavar="OUT", help="read from this export folder (default: ./nuclei_collection)")
+    where.add_argument("--data-dir", metavar="RAW", help="read from the raw files instead of an export")
+    show.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="reader option")
+    show.set_defaults(func=_cmd_show)
+
+    stats = commands.add_parser("stats", help="images, instances, classes and sizes per config and split")
+    stats.add_argument("out", nargs="?", default="nuclei_collection", metavar="OUT", help="export folder")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(func=_cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args.func(args)
+    except (NucleiCollectionError, ValueError, KeyError) as error:
+        # Our own errors already name the file and the reason: no traceback.
+        if args.verbose:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,152 @@
+"""Look at the data: one record as an overlay (``show``) and per-split statistics (``stats``).
+
+Both work for any record kind: segments are found by their ``segmentation`` field,
+category names through the features' ClassLabel, counts from the build reports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from datasets import ClassLabel, Features
+from PIL import Image
+
+from ..base import NucleiCollectionError
+from ..exporters.build import load_reports
+from ..exporters.card import count_noun, histogram
+from ..exporters.preview import record_overlay, record_segments
+from ..exporters.shards import count_rows, read_rows, split_shards
+from ..pipeline import features_for, item_records
+from ..schema import features_for_kind
+from ..sources import prepare
+
+
+def _pick_split(split: str | None, available: list[str], where: str) -> str:
+    if split is None:
+        return available[0]
+    if split not in available:
+        raise NucleiCollectionError(f"{where}: no split {split!r}; splits: {', '.join(available)}")
+    return split
+
+
+def _check_index(index: int, size: int, where: str) -> None:
+    if not 0 <= index < size:
+        raise NucleiCollectionError(f"{where}: index {index} out of range (0..{size - 1})")
+
+
+def export_record(
+    out: Path | str, config: str, index: int = 0, split: str | None = None
+) -> tuple[dict[str, Any], Features]:
+    """Record ``index`` of a split of an exported config, decoded, with its features."""
+    out = Path(out)
+    reports = load_reports(out)
+    if config not in reports:
+        exported = ", ".join(sorted(reports)) or "none"
+        raise NucleiCollectionError(f"{out}: config {config!r} is not exported there (exported: {exported})")
+    report = reports[config]
+    split = _pick_split(split, list(report["splits"]), f"{out / config}")
+    _check_index(index, report["splits"][split]["records"], f"{config}/{split}")
+    features = features_for_kind(report["source"]["kind"])
+    (record,) = read_rows(split_shards(out / config, split), index, index + 1, features)
+    return record, features
+
+
+def raw_record(
+    config: str,
+    data_dir: Path | str,
+    index: int = 0,
+    split: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], Features]:
+    """Record ``index`` of a split read straight from the raw files (no export needed)."""
+    prepared = prepare(config, data_dir, options)
+    split = _pick_split(split, list(prepared.splits), f"{config} in {data_dir}")
+    items = prepared.splits[split]
+    _check_index(index, len(items), f"{config}/{split}")
+    records, _, skipped = item_records(prepared.source, items[index])
+    if skipped:
+        raise NucleiCollectionError(f"{config}/{split}[{index}]: {skipped[0]} is skipped by the reader: {skipped[1]}")
+    features = features_for(prepared.source)
+    return features.decode_example(features.encode_example(records[0])), features
+
+
+def category_counts(record: Mapping[str, Any], features: Features) -> Counter:
+    """Category name -> count over every list field whose items carry a ClassLabel ``category``."""
+    counts: Counter = Counter()
+    for name, feature in features.items():
+        inner = getattr(feature, "feature", None)
+        label = inner.get("category") if isinstance(inner, dict) else None
+        if isinstance(label, ClassLabel):
+            counts.update(label.int2str(int(item["category"])) for item in record.get(name) or [])
+    return counts
+
+
+def describe(record: Mapping[str, Any], features: Features) -> list[str]:
+    """Human summary of one decoded record."""
+    image = record["image"]
+    lines = [
+        f"image_id: {record.get('image_id')}",
+        f"image: {image.width}x{image.height} mode {image.mode}",
+        f"segments: {len(record_segments(record))}",
+    ]
+    counts = category_counts(record, features)
+    if counts:
+        lines.append("categories: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    metadata = record.get("metadata") or {}
+    lines += [f"metadata.{key}: {value}" for key, value in metadata.items() if value is not None]
+    return lines
+
+
+def show(
+    config: str,
+    index: int = 0,
+    split: str | None = None,
+    export: Path | str | None = None,
+    data_dir: Path | str | None = None,
+    out: Path | str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[list[str], Image.Image]:
+    """Overlay of one record (from an export, or from raw files with ``data_dir``).
+
+    Saves the overlay to ``out`` when given; returns the description lines and the image.
+    """
+    if data_dir is not None:
+        record, features = raw_record(config, data_dir, index, split, options)
+    else:
+        record, features = export_record(export or "nuclei_collection", config, index, split)
+    picture = record_overlay(record)
+    if out is not None:
+        picture.save(out)
+    return describe(record, features), picture
+
+
+def export_stats(out: Path | str) -> list[dict[str, Any]]:
+    """One row per (config, split) of an export, from its build reports.
+
+    ``rows_ok`` compares the report with the rows actually in the parquet footers, so a
+    damaged or hand-edited export shows up here.
+    """
+    out = Path(out)
+    reports = load_reports(out)
+    if not reports:
+        raise NucleiCollectionError(f"{out}: no exported config found (run `nuclei-collection build` first)")
+    rows = []
+    for config, report in reports.items():
+        for split, stats in report["splits"].items():
+            rows.append(
+                {
+                    "config": config,
+                    "split": split,
+                    "images": stats["records"],
+                    "instances": f"{stats['objects']} {count_noun(report['source']['kind'])}",
+                    "classes": histogram(stats.get("categories") or {}, limit=3),
+                    "sizes": histogram(stats.get("sizes") or {}, limit=3),
+                    "shards": len(stats["shards"]),
+                    "MiB": round(stats["num_bytes"] / 2**20, 1),
+                    "rows_ok": count_rows(split_shards(out / config, split)) == stats["records"],
+                }
+            )
+    return rows

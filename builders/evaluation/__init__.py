@@ -1,0 +1,1 @@
+"""Evaluation: the field's standard metrics on predictions against a config's ground truth."""

@@ -1,0 +1,139 @@
+"""TNBC_NucleiSegmentation (Naylor et al. 2018, Zenodo record 1175282).
+
+Raw layout (``TNBC_NucleiSegmentation.zip``)::
+
+    TNBC_NucleiSegmentation/Slide_<PP>/<PP>_<k>.png    512x512 RGBA H&E crop (alpha unused)
+    TNBC_NucleiSegmentation/GT_<PP>/<PP>_<k>.png       binary nucleus mask, same name
+    __MACOSX/...                                       ignored
+
+``PP`` (01..11) is the patient, and each patient contributed one slide, so ``patient_id``
+= ``slide_id`` = ``PP``. The ground truth is binary: instances are its 8-connected
+components, so nuclei that touch in the mask become one object (documented, unavoidable).
+
+Alpha: the RGBA slides carry a constant alpha of 255, so the image is stored as RGB (no
+information lost). A slide whose alpha is not constant keeps RGBA, with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..base import (
+    ConfigSpec,
+    CountedNote,
+    Download,
+    Item,
+    Sample,
+    Source,
+    is_junk,
+    relative_posix,
+    search_dirs,
+    sorted_dirs,
+    sorted_files,
+)
+from ..formats.histology import he_metadata, image_and_instances
+
+CITATION = """@article{naylor2019segmentation,
+  title   = {Segmentation of Nuclei in Histopathology Images by Deep Regression of the Distance Map},
+  author  = {Naylor, Peter and La{\\'e}, Marick and Reyal, Fabien and Walter, Thomas},
+  journal = {IEEE Transactions on Medical Imaging},
+  volume  = {38},
+  number  = {2},
+  pages   = {448--459},
+  year    = {2019},
+  doi     = {10.1109/TMI.2018.2865709}
+}
+@dataset{naylor2018tnbc,
+  title     = {{TNBC} Nuclei Segmentation dataset},
+  author    = {Naylor, Peter and La{\\'e}, Marick and Reyal, Fabien and Walter, Thomas},
+  publisher = {Zenodo},
+  year      = {2018},
+  doi       = {10.5281/zenodo.1175282}
+}"""
+
+_SLIDE = re.compile(r"^Slide_(\d+)$")
+MAGNIFICATION = 40.0
+
+
+class TNBC(Source):
+    name = "TNBC_NucleiSegmentation"
+    homepage = "https://zenodo.org/records/1175282"
+    citation = CITATION
+    # Stated on the dataset's v1.1 Zenodo record (2579118); see docs/sources/tnbc.md.
+    license = "CC-BY-4.0"
+    description = (
+        "TNBC (Naylor et al.): 50 H&E crops of 512x512 from 11 triple-negative breast cancer patients "
+        "(one slide each), binary nucleus masks split into connected components (touching nuclei merge)."
+    )
+    downloads = (
+        Download(
+            url="https://zenodo.org/records/1175282/files/TNBC_NucleiSegmentation.zip",
+            filename="TNBC_NucleiSegmentation.zip",
+            sha256="da708c3a988f4ad4b9bbb9283b387faf703f0bc0e5e689927306bd27ea13a57f",
+        ),
+    )
+    expected_layout = """
+    <data_dir>/[TNBC_NucleiSegmentation/]Slide_<PP>/<PP>_<k>.png   (RGBA H&E)
+    <data_dir>/[TNBC_NucleiSegmentation/]GT_<PP>/<PP>_<k>.png      (binary mask)
+    """
+
+    def find_root(self, data_dir: Path) -> Path | None:
+        for folder in search_dirs(data_dir):
+            if any(_SLIDE.match(d.name) for d in sorted_dirs(folder)):
+                return folder
+        return None
+
+    def list_items(self, root: Path) -> dict[str, list[Item]]:
+        items = []
+        for slide_dir in sorted_dirs(root):
+            match = _SLIDE.match(slide_dir.name)
+            if not match:
+                continue
+            patient = match.group(1)
+            for image in sorted_files(slide_dir, [".png"]):
+                if is_junk(image):
+                    continue
+                items.append(
+                    Item(
+                        image_id=image.stem,
+                        files={"image": str(image), "mask": str(root / f"GT_{patient}" / image.name)},
+                        attrs={"root": str(root), "patient": patient},
+                    )
+                )
+        return {"train": items}
+
+    def read(self, item: Item) -> Sample:
+        image_path, mask_path = Path(item.files["image"]), Path(item.files["mask"])
+        pixels, label_map = image_and_instances(item.image_id, image_path, mask_path)
+        notes = []
+        if pixels.ndim == 3 and pixels.shape[2] == 4:
+            if (pixels[..., 3] == 255).all():
+                pixels = np.ascontiguousarray(pixels[..., :3])  # constant alpha carries nothing
+            else:
+                notes.append(
+                    CountedNote("alpha kept", 1, f"{item.image_id} has a non-constant alpha channel, stored as RGBA")
+                )
+        patient = item.attrs["patient"]
+        metadata = he_metadata(
+            self,
+            organ="breast",
+            magnification=MAGNIFICATION,
+            slide_id=patient,
+            patient_id=patient,
+            annotation="complete",
+            upstream_path=relative_posix(image_path, Path(item.attrs["root"])),
+        )
+        return Sample(image_id=item.image_id, image=pixels, label_map=label_map, metadata=metadata, notes=notes)
+
+
+CONFIGS = (
+    ConfigSpec(
+        "TNBC_NucleiSegmentation",
+        TNBC,
+        {},
+        "TNBC: 50 H&E crops (11 patients), nuclei from binary masks by connected components.",
+    ),
+)
