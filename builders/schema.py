@@ -17,9 +17,32 @@ from . import rle
 from .base import BadInputError, Sample
 from .raster import encode_png
 
-#: Object categories. "nucleus" is the generic class of sources without cell types;
-#: the other five are PanNuke's classes (its mask channels 0-4, channel 5 is background).
-CATEGORIES: tuple[str, ...] = ("nucleus", "neoplastic", "inflammatory", "connective", "dead", "epithelial")
+#: Object categories. "nucleus" is the generic class of sources without cell types; the
+#: next five are PanNuke's classes (its mask channels 0-4, channel 5 is background); the rest
+#: were appended for the next wave (Lizard, CoNSeP, MoNuSAC, ...). Only ever APPEND: the
+#: index of a name is stored in every export, so reordering would silently relabel them.
+#: "ambiguous" marks don't-care regions (always iscrowd objects, never counted as nuclei).
+CATEGORIES: tuple[str, ...] = (
+    "nucleus",
+    "neoplastic",
+    "inflammatory",
+    "connective",
+    "dead",
+    "epithelial",
+    # collection version 0.2.0
+    "neutrophil",
+    "lymphocyte",
+    "plasma",
+    "eosinophil",
+    "other",
+    "healthy epithelial",
+    "dysplastic/malignant epithelial",
+    "fibroblast",
+    "muscle",
+    "endothelial",
+    "macrophage",
+    "ambiguous",
+)
 
 #: metadata["annotation"]: complete = every nucleus is labelled; partial = unlabelled pixels
 #: are NOT background (do not train a background class on them); none = no labels at all.

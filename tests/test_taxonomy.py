@@ -30,7 +30,7 @@ def test_the_mappings():
     assert category_lookup("binary") == [0] * len(schema.CATEGORIES)
     pannuke = TAXONOMIES["pannuke"]
     # PanNuke's own classes keep PanNuke's channel order; an untyped nucleus is "unclassified".
-    assert pannuke[:5] == schema.CATEGORIES[1:]
+    assert pannuke[:5] == schema.CATEGORIES[1:6]
     assert {name: pannuke[i] for name, i in zip(schema.CATEGORIES, category_lookup("pannuke"))} == {
         "nucleus": "unclassified",
         "neoplastic": "neoplastic",

@@ -30,9 +30,13 @@ def binary_instances(mask: np.ndarray) -> np.ndarray:
     return labels.astype(np.int32, copy=False)
 
 
+#: Metadata every H&E brightfield histology record carries.
+HE_METADATA = {"stain": "H&E", "modality": "histology"}
+
+
 def he_metadata(source: Source, **values: Any) -> dict[str, Any]:
     """Metadata of an H&E brightfield histology image (stain and modality filled in)."""
-    return source.base_metadata(stain="H&E", modality="histology", **values)
+    return source.base_metadata(**HE_METADATA, **values)
 
 
 def image_and_instances(image_id: str, image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:

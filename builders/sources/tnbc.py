@@ -16,25 +16,11 @@ information lost). A slide whose alpha is not constant keeps RGBA, with a note.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 
-from ..base import (
-    ConfigSpec,
-    CountedNote,
-    Download,
-    Item,
-    Sample,
-    Source,
-    is_junk,
-    relative_posix,
-    search_dirs,
-    sorted_dirs,
-    sorted_files,
-)
-from ..formats.histology import he_metadata, image_and_instances
+from ..base import ConfigSpec, CountedNote, Download, Item
+from ..formats.folder import FolderSource
+from ..formats.histology import HE_METADATA
 
 CITATION = """@article{naylor2019segmentation,
   title   = {Segmentation of Nuclei in Histopathology Images by Deep Regression of the Distance Map},
@@ -54,11 +40,7 @@ CITATION = """@article{naylor2019segmentation,
   doi       = {10.5281/zenodo.1175282}
 }"""
 
-_SLIDE = re.compile(r"^Slide_(\d+)$")
-MAGNIFICATION = 40.0
-
-
-class TNBC(Source):
+class TNBC(FolderSource):
     name = "TNBC_NucleiSegmentation"
     homepage = "https://zenodo.org/records/1175282"
     citation = CITATION
@@ -80,35 +62,15 @@ class TNBC(Source):
     <data_dir>/[TNBC_NucleiSegmentation/]GT_<PP>/<PP>_<k>.png      (binary mask)
     """
 
-    def find_root(self, data_dir: Path) -> Path | None:
-        for folder in search_dirs(data_dir):
-            if any(_SLIDE.match(d.name) for d in sorted_dirs(folder)):
-                return folder
-        return None
+    layout_markers = ("Slide_*",)
+    image_pattern = r"Slide_(?P<patient>\d+)/[^/]+(?i:\.png)"
+    annotation = "GT_{patient}/{name}"
+    annotation_kind = "binary_mask"
+    missing_annotation = "no mask {annotation} for {name}"
+    metadata = {**HE_METADATA, "organ": "breast", "magnification": 40.0, "annotation": "complete"}
 
-    def list_items(self, root: Path) -> dict[str, list[Item]]:
-        items = []
-        for slide_dir in sorted_dirs(root):
-            match = _SLIDE.match(slide_dir.name)
-            if not match:
-                continue
-            patient = match.group(1)
-            for image in sorted_files(slide_dir, [".png"]):
-                if is_junk(image):
-                    continue
-                items.append(
-                    Item(
-                        image_id=image.stem,
-                        files={"image": str(image), "mask": str(root / f"GT_{patient}" / image.name)},
-                        attrs={"root": str(root), "patient": patient},
-                    )
-                )
-        return {"train": items}
-
-    def read(self, item: Item) -> Sample:
-        image_path, mask_path = Path(item.files["image"]), Path(item.files["mask"])
-        pixels, label_map = image_and_instances(item.image_id, image_path, mask_path)
-        notes = []
+    def image_pixels(self, item: Item) -> tuple[np.ndarray, bytes | None, list[str]]:
+        pixels, png, notes = super().image_pixels(item)
         if pixels.ndim == 3 and pixels.shape[2] == 4:
             if (pixels[..., 3] == 255).all():
                 pixels = np.ascontiguousarray(pixels[..., :3])  # constant alpha carries nothing
@@ -116,17 +78,11 @@ class TNBC(Source):
                 notes.append(
                     CountedNote("alpha kept", 1, f"{item.image_id} has a non-constant alpha channel, stored as RGBA")
                 )
-        patient = item.attrs["patient"]
-        metadata = he_metadata(
-            self,
-            organ="breast",
-            magnification=MAGNIFICATION,
-            slide_id=patient,
-            patient_id=patient,
-            annotation="complete",
-            upstream_path=relative_posix(image_path, Path(item.attrs["root"])),
-        )
-        return Sample(image_id=item.image_id, image=pixels, label_map=label_map, metadata=metadata, notes=notes)
+        return pixels, png, notes
+
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict:
+        # One slide per patient: the two ids coincide.
+        return {"slide_id": item.attrs["patient"], "patient_id": item.attrs["patient"]}
 
 
 CONFIGS = (

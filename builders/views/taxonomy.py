@@ -52,6 +52,13 @@ PANNUKE_CLASS: dict[str, str] = {
     "necrotic": "dead",
     "apoptotic": "dead",
     "healthy_epithelial": "epithelial",
+    # the names appended to schema.CATEGORIES in 0.2.0 (Lizard, CoNSeP, MoNuSAC, ...)
+    "plasma": "inflammatory",
+    "healthy epithelial": "epithelial",
+    "dysplastic/malignant epithelial": "neoplastic",
+    "other": "unclassified",
+    # don't-care regions are iscrowd objects: kept as such, never a typed nucleus
+    "ambiguous": "unclassified",
 }
 
 

@@ -1,0 +1,252 @@
+"""A reader declared by its folder layout (the idea of Hugging Face's packaged ``imagefolder``).
+
+Most upstream sets are "image files + one annotation file per image, paired by a name
+rule". A reader for such a set subclasses :class:`FolderSource` and only *declares*:
+
+* ``layout_markers``: globs that must exist in the folder that holds the layout; it is
+  searched for below ``data_dir`` (with or without the archive's top folder);
+* ``image_pattern``: a regular expression matched against each file's path relative to
+  that root (``/`` separators); its named groups describe the image (patient, folder ...);
+* ``annotation``: where the annotation of an image is, a ``str.format`` template over
+  those groups (plus ``{name}``, ``{stem}``, ``{suffix}`` of the image file);
+* ``annotation_kind``: how the annotation file becomes instances, one of
+  :data:`ANNOTATION_KINDS` (label map, binary mask -> connected components, outline
+  drawing -> filled, one file per instance, outlines of one colour -> filled);
+* ``image_id``: a template for the record id; ``metadata``: the fixed metadata;
+* ``missing_annotation``: the reason given when an image has no annotation (a counted
+  skip; with option ``unannotated=keep`` the image is kept with ``annotation="none"``).
+
+and overrides a hook only for what is truly special (``image_pixels`` to drop a constant
+alpha, ``item_metadata`` for per-image fields, ``split_of``, ``sort_key``). Listing is
+sorted (never file-system order) and cheap; everything else is the shared pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import rle
+from ..base import (
+    BadInputError,
+    Item,
+    Sample,
+    SkipItem,
+    Source,
+    find_layout_root,
+    is_junk,
+    logged_notes,
+    option_choice,
+    relative_posix,
+    sorted_dirs,
+    sorted_files,
+)
+from ..raster import read_image, read_label_map, read_mask, read_png_verbatim
+from .histology import binary_instances
+from .outlines import binary_from_pixels, fill_outlines, outline_file_labels
+
+#: How an annotation file becomes instances.
+ANNOTATION_KINDS = ("label_map", "binary_mask", "outlines", "instance_files", "colour_outlines")
+UNANNOTATED_CHOICES = ("skip", "keep")
+
+
+class FolderSource(Source):
+    """Base class of the readers that are "image files + annotation files by a name rule"."""
+
+    #: globs (relative to the root) that identify the folder holding the layout
+    layout_markers: ClassVar[Sequence[str]]
+    #: how many folder levels below data_dir the layout may sit
+    search_depth: ClassVar[int] = 2
+    #: regular expression over each file's root-relative path; named groups describe the image
+    image_pattern: ClassVar[str]
+    #: regex flags for image_pattern (e.g. re.IGNORECASE for upper-case .TIF suffixes)
+    pattern_flags: ClassVar[int] = 0
+    #: folders (root-relative) to list; None lists the whole tree below the root
+    image_dirs: ClassVar[Sequence[str] | None] = None
+    #: template of the annotation path (root-relative) from the pattern's groups and the image name;
+    #: for ``instance_files`` a glob of the per-instance files
+    annotation: ClassVar[str]
+    annotation_kind: ClassVar[str]
+    #: template of the record id (default: the image file's stem)
+    image_id_template: ClassVar[str] = "{stem}"
+    #: template of the reason for a counted skip when the annotation file is missing
+    missing_annotation: ClassVar[str] = "no annotation file {annotation} for {name}"
+    #: fixed metadata of every record (besides source and licence)
+    metadata: ClassVar[Mapping[str, Any]] = {}
+    #: store the upstream PNG bytes as they are (only for PNG images that decode losslessly)
+    png_verbatim: ClassVar[bool] = False
+    #: colour_outlines: the RGB value of the outline pixels
+    outline_colour: ClassVar[tuple[int, ...]] = (255, 0, 0)
+    #: the single split of sets without an upstream split
+    default_split: ClassVar[str] = "train"
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if self.annotation_kind not in ANNOTATION_KINDS:
+            raise TypeError(f"{type(self).__name__}.annotation_kind must be one of {ANNOTATION_KINDS}")
+        if "unannotated" in self.options:
+            option_choice(self.name, "unannotated", self.options["unannotated"], UNANNOTATED_CHOICES)
+
+    # -- listing ------------------------------------------------------------------------
+    def find_root(self, data_dir: Path) -> Path | None:
+        return find_layout_root(data_dir, self.layout_markers, self.search_depth)
+
+    def candidate_files(self, root: Path) -> list[Path]:
+        """Every non-junk file below the listed folders, sorted by path components."""
+        folders = [root / d for d in self.image_dirs] if self.image_dirs is not None else [root]
+        files: list[Path] = []
+        pending = [f for f in folders if f.is_dir()]
+        while pending:
+            folder = pending.pop()
+            files += [p for p in sorted_files(folder) if not is_junk(p)]
+            pending += [d for d in sorted_dirs(folder) if not is_junk(d)]
+        return sorted(files, key=lambda p: p.relative_to(root).parts)
+
+    def sort_key(self, fields: Mapping[str, str], path: Path, root: Path) -> Any:
+        """Order of the items (default: path components, i.e. folder by folder, name by name)."""
+        return path.relative_to(root).parts
+
+    def split_of(self, fields: Mapping[str, str]) -> str:
+        """Split of an image (default: :attr:`default_split`)."""
+        return self.default_split
+
+    def list_items(self, root: Path) -> dict[str, list[Item]]:
+        pattern = re.compile(self.image_pattern, self.pattern_flags)
+        found = []
+        for path in self.candidate_files(root):
+            match = pattern.fullmatch(relative_posix(path, root))
+            if match is None:
+                continue
+            fields = {key: value for key, value in match.groupdict().items() if value is not None}
+            fields.update(name=path.name, stem=path.stem, suffix=path.suffix)
+            found.append((self.sort_key(fields, path, root), path, fields))
+        splits: dict[str, list[Item]] = {}
+        for _, path, fields in sorted(found, key=lambda entry: entry[0]):
+            annotation = self.annotation.format(**fields)
+            if self.annotation_kind == "instance_files":
+                files = self.instance_files(root, annotation)
+                annotation_files: Any = [str(p) for p in files]
+            else:
+                annotation_path = root / annotation
+                annotation_files = str(annotation_path) if annotation_path.is_file() else None
+            item = Item(
+                image_id=self.image_id_template.format(**fields),
+                files={"image": str(path), "annotation": annotation_files, **self.extra_files(root, path, fields)},
+                attrs={"root": str(root), "annotation": annotation, **fields},
+            )
+            splits.setdefault(self.split_of(fields), []).append(item)
+        return splits
+
+    def instance_files(self, root: Path, pattern: str) -> list[Path]:
+        """Per-instance files of one image (``instance_files``): the glob's matches, sorted."""
+        return sorted(root.glob(pattern), key=lambda p: p.name)
+
+    def extra_files(self, root: Path, image: Path, fields: Mapping[str, str]) -> dict[str, str | None]:
+        """Other files of an item (e.g. the other channels); paths as strings, None if absent."""
+        return {}
+
+    # -- reading ------------------------------------------------------------------------
+    def image_pixels(self, item: Item) -> tuple[np.ndarray, bytes | None, list[str]]:
+        """(pixels, upstream PNG bytes or None, notes) of an item's image."""
+        path = item.files["image"]
+        if self.png_verbatim:
+            pixels, png = read_png_verbatim(path)
+            return pixels, png, []
+        return read_image(path), None, []
+
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
+        """Per-image metadata added to :attr:`metadata` (e.g. patient ids from the name)."""
+        return {}
+
+    def read(self, item: Item) -> Sample:
+        annotation = item.files["annotation"]
+        unannotated = not annotation
+        if unannotated and self.options.get("unannotated", "skip") == "skip":
+            raise SkipItem(item.image_id, self.missing_annotation.format(**item.attrs))
+        pixels, png, notes = self.image_pixels(item)
+        instances: dict[str, Any] = {"objects": []}
+        state = "none"
+        if not unannotated:
+            instances, annotation_notes, state = self.read_instances(item, pixels.shape[:2])
+            notes = notes + logged_notes(item.image_id, annotation_notes)
+        root = Path(item.attrs["root"])
+        metadata = self.base_metadata(**{**self.metadata, **self.item_metadata(item, pixels)})
+        if state is not None:
+            metadata["annotation"] = state
+        metadata["upstream_path"] = relative_posix(Path(item.files["image"]), root)
+        return Sample(image_id=item.image_id, image=pixels, image_png=png, metadata=metadata, notes=notes, **instances)
+
+    def read_instances(self, item: Item, shape: tuple[int, int]) -> tuple[dict[str, Any], list[str], str | None]:
+        """``({label_map | objects: ...}, notes, annotation state)`` of an item, by :attr:`annotation_kind`.
+
+        The state overrides ``metadata["annotation"]`` when not None (a skipped corrupt
+        per-instance file leaves the image ``partial``).
+        """
+        annotation, kind = item.files["annotation"], self.annotation_kind
+        min_area = int(self.options.get("min_area", 1))
+        if kind == "label_map":
+            label_map, notes = read_label_map(annotation, shape)
+        elif kind == "binary_mask":
+            label_map, notes = binary_instances(read_mask(annotation, shape)), []
+        elif kind == "outlines":
+            label_map, notes = outline_file_labels(annotation, shape, min_area)
+        elif kind == "colour_outlines":
+            label_map, notes = colour_outline_labels(Path(annotation), shape, self.outline_colour, min_area)
+        else:
+            objects, notes, unreadable = instance_file_objects(annotation, shape, self.skip_instance_file)
+            state = "partial" if unreadable else "complete" if objects else "none"
+            return {"objects": objects}, notes, state
+        return {"label_map": label_map}, notes, None
+
+    def skip_instance_file(self, path: Path, error: BadInputError) -> bool:
+        """Whether an unreadable per-instance file is a known upstream fault to skip (default: no)."""
+        return False
+
+
+def colour_outline_labels(
+    path: Path, shape: tuple[int, int], colour: tuple[int, ...], min_area: int = 1
+) -> tuple[np.ndarray, list[str]]:
+    """Label map of the closed outlines drawn in exactly ``colour`` on a picture of the image."""
+    drawing = read_image(path)
+    if drawing.ndim != 3 or drawing.shape[:2] != tuple(shape) or drawing.shape[2] < len(colour):
+        raise BadInputError(path, f"expected an RGB drawing of the image's size {tuple(shape)}, got shape {drawing.shape}")
+    outline = np.all(drawing[..., : len(colour)] == np.asarray(colour, dtype=drawing.dtype), axis=2)
+    label_map, notes = fill_outlines(outline, min_area=min_area)
+    if not label_map.any():
+        notes.append(f"no closed outline of colour {colour} in {path.name}: no objects")
+    return label_map, notes
+
+
+def instance_file_objects(
+    paths: Sequence[str], shape: tuple[int, int], skip_unreadable: Callable[[Path, BadInputError], bool]
+) -> tuple[list[dict[str, Any]], list[str], int]:
+    """(objects, notes, unreadable files skipped): one object per mask file, ids 1..N in file
+    order, overlaps kept; empty files are noted and skipped."""
+    objects: list[dict[str, Any]] = []
+    notes: list[str] = []
+    skipped_unreadable = 0
+    for path in map(Path, paths):
+        try:
+            pixels = read_image(path)
+        except BadInputError as error:
+            if not skip_unreadable(path, error):
+                raise
+            skipped_unreadable += 1
+            notes.append(f"known corrupt upstream mask skipped: {path.name} ({error.reason})")
+            continue
+        mask, note = binary_from_pixels(pixels)
+        if mask.shape != tuple(shape):
+            raise BadInputError(path, f"mask size {mask.shape[1]}x{mask.shape[0]} != image size {shape[1]}x{shape[0]}")
+        if note:
+            notes.append(f"{path.name}: {note}")
+        if not mask.any():
+            notes.append(f"empty mask skipped: {path.name}")
+            continue
+        obj = rle.encode_masks(mask[None])[0]  # one mask at a time: no (n, h, w) stack in memory
+        obj["id"] = len(objects) + 1
+        objects.append(obj)
+    return objects, notes, skipped_unreadable
