@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from fixtures.bbbc007 import FIELDS, RGB_DNA, SPECIAL, UNOUTLINED, write_bbbc007
 from fixtures.records import assert_same_objects, image_pixels, records_of
-from nuclei_collection_builders.sources.bbbc007 import dna_and_actin
+from nuclei_collection_builders.sources.bbbc007 import BBBC007
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +60,12 @@ def test_images_pairs_and_metadata(tree):
 
 def test_dna_actin_naming_forms(tmp_path):
     names = ["A9 p10d.tif", "A9 p10f.tif", "x_D_1UL.tif", "x_F_2UL.tif", "y_A02f00d0.tif", "y_A02f00d1.tif", "z.tif"]
+    folder = tmp_path / "BBBC007_v1_images" / "f"
+    folder.mkdir(parents=True)
     for name in names:
-        (tmp_path / name).write_bytes(b"")
-    pairs = [(dna.name, actin.name if actin else None) for dna, actin in dna_and_actin(tmp_path)]
+        (folder / name).write_bytes(b"")
+    items = BBBC007().list_items(tmp_path)["train"]
+    pairs = [(Path(i.files["image"]).name, Path(i.files["actin"]).name if i.files["actin"] else None) for i in items]
     assert pairs == [
         ("A9 p10d.tif", "A9 p10f.tif"),
         ("x_D_1UL.tif", "x_F_2UL.tif"),

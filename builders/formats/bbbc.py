@@ -40,6 +40,10 @@ def channel_entries(root: Path, channels: Iterable[tuple[str, Path | None]]) -> 
     return entries or None
 
 
+#: The BBBC sets are fluorescence images, fully annotated unless a reader says otherwise.
+BBBC_FIELD_METADATA = {"modality": "fluorescence", "annotation": "complete"}
+
+
 class BBBCSource(Source):
     """A BBBC image set: CC0 fluorescence images under ``data_dir[/BBBC0xx]``."""
 
@@ -52,13 +56,11 @@ class BBBCSource(Source):
     def find_root(self, data_dir: Path) -> Path | None:
         return find_layout_root(data_dir, self.layout_markers)
 
+    #: metadata every BBBC field carries (FolderSource readers take it as their fixed metadata)
+    metadata = BBBC_FIELD_METADATA
+
     def field_metadata(self, root: Path, image_path: Path, **values: Any) -> dict[str, Any]:
         """Metadata shared by every BBBC field; ``values`` adds or overrides fields."""
         return self.base_metadata(
-            **{
-                "modality": "fluorescence",
-                "annotation": "complete",
-                "upstream_path": relative_posix(image_path, root),
-                **values,
-            }
+            **{**BBBC_FIELD_METADATA, "upstream_path": relative_posix(image_path, root), **values}
         )

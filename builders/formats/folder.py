@@ -47,7 +47,7 @@ from ..base import (
 )
 from ..raster import read_image, read_label_map, read_mask, read_png_verbatim
 from .histology import binary_instances
-from .outlines import binary_from_pixels, fill_outlines, outline_file_labels
+from .outlines import binary_from_pixels, fill_outlines, outline_file_labels, pixels_of_colour
 
 #: How an annotation file becomes instances.
 ANNOTATION_KINDS = ("label_map", "binary_mask", "outlines", "instance_files", "colour_outlines")
@@ -81,6 +81,7 @@ class FolderSource(Source):
     png_verbatim: ClassVar[bool] = False
     #: colour_outlines: the RGB value of the outline pixels
     outline_colour: ClassVar[tuple[int, ...]] = (255, 0, 0)
+    outline_colour_name: ClassVar[str] = "red"
     #: the single split of sets without an upstream split
     default_split: ClassVar[str] = "train"
 
@@ -141,6 +142,10 @@ class FolderSource(Source):
             splits.setdefault(self.split_of(fields), []).append(item)
         return splits
 
+    def image_missing(self, root: Path, image_id: str, reason: str) -> Item:
+        """An item for an annotation without its image: reading it is a counted skip with ``reason``."""
+        return Item(image_id=image_id, files={"image": None, "annotation": None}, attrs={"skip_reason": reason})
+
     def instance_files(self, root: Path, pattern: str) -> list[Path]:
         """Per-instance files of one image (``instance_files``): the glob's matches, sorted."""
         return sorted(root.glob(pattern), key=lambda p: p.name)
@@ -163,6 +168,8 @@ class FolderSource(Source):
         return {}
 
     def read(self, item: Item) -> Sample:
+        if item.files["image"] is None:  # an annotation whose image is missing: counted, never silent
+            raise SkipItem(item.image_id, item.attrs["skip_reason"])
         annotation = item.files["annotation"]
         unannotated = not annotation
         if unannotated and self.options.get("unannotated", "skip") == "skip":
@@ -195,7 +202,7 @@ class FolderSource(Source):
         elif kind == "outlines":
             label_map, notes = outline_file_labels(annotation, shape, min_area)
         elif kind == "colour_outlines":
-            label_map, notes = colour_outline_labels(Path(annotation), shape, self.outline_colour, min_area)
+            label_map, notes = colour_outline_labels(Path(annotation), shape, self.outline_colour, self.outline_colour_name, min_area)
         else:
             objects, notes, unreadable = instance_file_objects(annotation, shape, self.skip_instance_file)
             state = "partial" if unreadable else "complete" if objects else "none"
@@ -208,16 +215,15 @@ class FolderSource(Source):
 
 
 def colour_outline_labels(
-    path: Path, shape: tuple[int, int], colour: tuple[int, ...], min_area: int = 1
+    path: Path, shape: tuple[int, int], colour: tuple[int, ...], colour_name: str, min_area: int = 1
 ) -> tuple[np.ndarray, list[str]]:
     """Label map of the closed outlines drawn in exactly ``colour`` on a picture of the image."""
     drawing = read_image(path)
     if drawing.ndim != 3 or drawing.shape[:2] != tuple(shape) or drawing.shape[2] < len(colour):
         raise BadInputError(path, f"expected an RGB drawing of the image's size {tuple(shape)}, got shape {drawing.shape}")
-    outline = np.all(drawing[..., : len(colour)] == np.asarray(colour, dtype=drawing.dtype), axis=2)
-    label_map, notes = fill_outlines(outline, min_area=min_area)
+    label_map, notes = fill_outlines(pixels_of_colour(drawing, colour), min_area=min_area)
     if not label_map.any():
-        notes.append(f"no closed outline of colour {colour} in {path.name}: no objects")
+        notes.append(f"no closed {colour_name} outline in {path.name}: no objects")
     return label_map, notes
 
 

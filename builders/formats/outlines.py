@@ -131,3 +131,11 @@ def outline_file_labels(
     if not label_map.any():
         fill_notes.append("no closed outline found: no objects")
     return label_map, [f"{path.name}: {note}" for note in notes + fill_notes]
+
+
+def pixels_of_colour(pixels: np.ndarray, colour: tuple[int, ...]) -> np.ndarray:
+    """(h, w) bool: pixels whose first channels equal ``colour`` exactly (e.g. pure red)."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 3 or pixels.shape[2] < len(colour):
+        raise ValueError(f"need an image with at least {len(colour)} channels, got shape {pixels.shape}")
+    return np.all(pixels[..., : len(colour)] == np.asarray(colour, dtype=pixels.dtype), axis=2)

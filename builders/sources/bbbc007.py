@@ -21,23 +21,23 @@ apart, outlines open at the image border dropped), the actin image in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-from ..base import ConfigSpec, Item, Sample, SkipItem, logged_notes, logger, sorted_dirs, sorted_files
+import numpy as np
+
+from ..base import ConfigSpec, Item, logger, sorted_dirs, sorted_files
 from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
-from ..formats.outlines import outline_file_labels
-from ..raster import read_image
+from ..formats.folder import FolderSource
 
 SET_ID = "BBBC007"
 IMAGES_DIR = "BBBC007_v1_images"
 OUTLINES_DIR = "BBBC007_v1_outlines"
 
-#: (DNA name pattern, how to spell the actin partner). Group "stem" is the shared part.
-CHANNEL_NAMES = (
-    (re.compile(r"^(?P<stem>.+)d0\.tif$"), "{stem}d1.tif"),
-    (re.compile(r"^(?P<stem>.+)_D_(?P<n>\d+)UL\.tif$"), None),  # actin: <stem>_F_<m>UL.tif
-    (re.compile(r"^(?P<stem>.+)d\.tif$"), "{stem}f.tif"),
-)
+#: DNA image names, in the three upstream forms (tried in this order): ``<stem>d0.tif`` (actin
+#: ``<stem>d1.tif``), ``<stem>_D_<n>UL.tif`` (actin ``<stem>_F_<m>UL.tif``), ``<stem>d.tif``
+#: (actin ``<stem>f.tif``).
+DNA_NAME = r"(?:(?P<d0>.+)d0|(?P<ul>.+)_D_\d+UL|(?P<d>.+)d)\.tif"
 ACTIN_UL = re.compile(r"^(?P<stem>.+)_F_\d+UL\.tif$")
 
 CITATION = (
@@ -57,27 +57,19 @@ CITATION = (
 )
 
 
-def dna_and_actin(folder: Path) -> list[tuple[Path, Path | None]]:
-    """(DNA image, actin image or None) pairs of one image folder, sorted by DNA name."""
-    names = {p.name: p for p in sorted_files(folder, [".tif"])}
-    actin_ul = {m["stem"]: names[n] for n in names if (m := ACTIN_UL.match(n))}
-    pairs = []
-    for name, path in names.items():
-        for pattern, partner in CHANNEL_NAMES:
-            match = pattern.match(name)
-            if match:
-                actin = (
-                    actin_ul.get(match["stem"]) if partner is None else names.get(partner.format(**match.groupdict()))
-                )
-                pairs.append((path, actin))
-                break
-    paired = {p.name for pair in pairs for p in pair if p is not None}
-    for name in sorted(set(names) - paired):
-        logger.warning("BBBC007: %s/%s is neither a DNA image nor the partner of one; ignored", folder.name, name)
-    return pairs
+def actin_partner(folder: Path, fields: Mapping[str, str]) -> Path | None:
+    """The actin image of a DNA image (``fields``: the DNA_NAME groups), or None."""
+    if "d0" in fields:
+        candidate = folder / f"{fields['d0']}d1.tif"
+    elif "d" in fields:
+        candidate = folder / f"{fields['d']}f.tif"
+    else:
+        matches = [p for p in sorted_files(folder, [".tif"]) if (m := ACTIN_UL.match(p.name)) and m["stem"] == fields["ul"]]
+        return matches[-1] if matches else None
+    return candidate if candidate.is_file() else None
 
 
-class BBBC007(BBBCSource):
+class BBBC007(BBBCSource, FolderSource):
     name = "BBBC007"
     set_id = SET_ID
     homepage = BBBC_PAGE_URL + SET_ID
@@ -100,37 +92,30 @@ class BBBC007(BBBCSource):
     #: min_area: drop filled objects smaller than this many pixels (1 keeps all)
     default_options = {"min_area": 1}
 
-    def list_items(self, root: Path) -> dict[str, list[Item]]:
-        items = []
-        for folder in sorted_dirs(root / IMAGES_DIR):
-            for dna, actin in dna_and_actin(folder):
-                outline = root / OUTLINES_DIR / folder.name / dna.name
-                items.append(
-                    Item(
-                        image_id=f"{folder.name}_{dna.stem}",
-                        files={
-                            "image": str(dna),
-                            "outline": str(outline) if outline.is_file() else None,
-                            "actin": str(actin) if actin else None,
-                        },
-                        attrs={"root": str(root)},
-                    )
-                )
-        return {"train": items}
+    image_dirs = (IMAGES_DIR,)
+    image_pattern = IMAGES_DIR + r"/(?P<folder>[^/]+)/" + DNA_NAME
+    image_id_template = "{folder}_{stem}"
+    annotation = OUTLINES_DIR + "/{folder}/{name}"
+    annotation_kind = "outlines"
+    missing_annotation = "no outline file " + OUTLINES_DIR + "/{folder}/{name}"
 
-    def read(self, item: Item) -> Sample:
-        root, image_path = Path(item.attrs["root"]), Path(item.files["image"])
-        if item.files["outline"] is None:
-            raise SkipItem(item.image_id, f"no outline file {OUTLINES_DIR}/{image_path.parent.name}/{image_path.name}")
-        outline_path = Path(item.files["outline"])
-        pixels = read_image(image_path)
-        label_map, notes = outline_file_labels(outline_path, pixels.shape[:2], int(self.options["min_area"]))
-        notes = logged_notes(item.image_id, notes)
+    def extra_files(self, root: Path, image: Path, fields: Mapping[str, str]) -> dict[str, str | None]:
+        actin = actin_partner(image.parent, fields)
+        return {"actin": str(actin) if actin else None}
+
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict:
         actin = item.files["actin"]
-        metadata = self.field_metadata(
-            root, image_path, other_channels=channel_entries(root, [("actin", Path(actin) if actin else None)])
-        )
-        return Sample(image_id=item.image_id, image=pixels, label_map=label_map, metadata=metadata, notes=notes)
+        root = Path(item.attrs["root"])
+        return {"other_channels": channel_entries(root, [("actin", Path(actin) if actin else None)])}
+
+    def list_items(self, root: Path) -> dict[str, list[Item]]:
+        splits = super().list_items(root)
+        used = {Path(p).name for item in splits.get("train", []) for p in (item.files["image"], item.files["actin"]) if p}
+        for folder in sorted_dirs(root / IMAGES_DIR):
+            for path in sorted_files(folder, [".tif"]):
+                if path.name not in used:
+                    logger.warning("BBBC007: %s/%s is neither a DNA image nor the partner of one; ignored", folder.name, path.name)
+        return splits
 
 
 CONFIGS = (

@@ -28,27 +28,14 @@ Known upstream issues:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .. import rle
-from ..base import (
-    BadInputError,
-    ConfigSpec,
-    Item,
-    MissingDataError,
-    Sample,
-    SkipItem,
-    logged_notes,
-    logger,
-    sorted_dirs,
-    sorted_files,
-)
+from ..base import BadInputError, ConfigSpec, Item, MissingDataError, logger, sorted_dirs, sorted_files
 from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
-from ..formats.outlines import binary_from_pixels
-from ..raster import read_image
+from ..formats.folder import FolderSource
 
 SET_ID = "BBBC020"
 IMAGES_DIR = "BBBC020_v1_images"
@@ -57,10 +44,11 @@ NUCLEI_DIRS = ("BBC020_v1_outlines_nuclei", "BBBC020_v1_outlines_nuclei")
 MASK_NAME = re.compile(r"^(?P<field>.+)_c5_(?P<n>\d+)\.tiff?$", re.IGNORECASE)
 #: Mask files that are corrupt upstream (skipped with a warning, not an error).
 KNOWN_CORRUPT = frozenset({"jw-15min 5_c5_43.TIF"})
-UNANNOTATED_CHOICES = ("skip", "keep")
+#: Other channels of a field: (metadata name, file name suffix after the field name).
+OTHER_CHANNELS = (("c1 CD11b/APC", "_c1.tif"), ("c1+c5 merged", "_(c1+c5).tif"))
 
 
-class BBBC020(BBBCSource):
+class BBBC020(BBBCSource, FolderSource):
     name = "BBBC020"
     set_id = SET_ID
     homepage = BBBC_PAGE_URL + SET_ID
@@ -87,90 +75,51 @@ class BBBC020(BBBCSource):
     #: unannotated: "skip" fields without masks (default) or "keep" them with annotation "none"
     default_options = {"unannotated": "skip"}
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        if self.options["unannotated"] not in UNANNOTATED_CHOICES:
-            raise ValueError(f"BBBC020: option unannotated must be one of {UNANNOTATED_CHOICES}")
+    image_dirs = (IMAGES_DIR,)
+    image_pattern = IMAGES_DIR + r"/(?P<field>[^/]+)/(?P=field)_c5\.tif"
+    pattern_flags = re.IGNORECASE
+    image_id_template = "{field}_c5"
+    annotation = "{field}"  # the field's masks, found by instance_files
+    annotation_kind = "instance_files"
+    missing_annotation = "no nucleus masks upstream (unannotated field; option unannotated=keep)"
 
     def list_items(self, root: Path) -> dict[str, list[Item]]:
         masks_root = next((root / name for name in NUCLEI_DIRS if (root / name).is_dir()), None)
         if masks_root is None:
             raise MissingDataError(self.missing_message(root, f"the nucleus mask folder {NUCLEI_DIRS[0]}/ is missing"))
-        masks: dict[str, list[tuple[int, str]]] = {}
+        self._masks: dict[str, list[tuple[int, Path]]] = {}
         for path in sorted_files(masks_root):
-            match = MASK_NAME.match(path.name)
-            if match:
-                masks.setdefault(match["field"], []).append((int(match["n"]), str(path)))
-        items = []
+            if match := MASK_NAME.match(path.name):
+                self._masks.setdefault(match["field"], []).append((int(match["n"]), path))
+        by_field = {item.attrs["field"]: item for item in super().list_items(root).get("train", [])}
         folders = sorted_dirs(root / IMAGES_DIR)
-        orphans = sorted(set(masks) - {folder.name for folder in folders})
+        orphans = sorted(set(self._masks) - {folder.name for folder in folders})
         if orphans:
             logger.warning("BBBC020: masks of fields without an image folder ignored: %s", ", ".join(orphans))
-        for folder in folders:
-            field = folder.name
-            by_name = {p.name.lower(): p for p in sorted_files(folder)}
-            files = {
-                key: str(by_name[f"{field}{suffix}".lower()]) if f"{field}{suffix}".lower() in by_name else None
-                for key, suffix in (("image", "_c5.tif"), ("c1", "_c1.tif"), ("merged", "_(c1+c5).tif"))
-            }
-            files["masks"] = [path for _, path in sorted(masks.get(field, []))]
-            items.append(Item(image_id=f"{field}_c5", files=files, attrs={"root": str(root), "field": field}))
+        items = [
+            by_field.get(f.name) or self.image_missing(root, f"{f.name}_c5", f"no {f.name}_c5.TIF in {IMAGES_DIR}/{f.name}/")
+            for f in folders
+        ]
         return {"train": items}
 
-    def read(self, item: Item) -> Sample:
-        root, field = Path(item.attrs["root"]), item.attrs["field"]
-        if item.files["image"] is None:
-            raise SkipItem(item.image_id, f"no {field}_c5.TIF in {IMAGES_DIR}/{field}/")
-        if not item.files["masks"] and self.options["unannotated"] == "skip":
-            raise SkipItem(item.image_id, "no nucleus masks upstream (unannotated field; option unannotated=keep)")
-        image_path = Path(item.files["image"])
-        pixels = read_image(image_path)
-        shape = pixels.shape[:2]
-        objects, notes, corrupt = [], [], []
-        for mask_path in map(Path, item.files["masks"]):
-            try:
-                mask_pixels = read_image(mask_path)
-            except BadInputError as error:
-                if mask_path.name not in KNOWN_CORRUPT:
-                    raise
-                corrupt.append(mask_path.name)
-                notes.append(f"known corrupt upstream mask skipped: {mask_path.name} ({error.reason})")
-                continue
-            mask = _nucleus_mask(mask_path, mask_pixels, shape, notes)
-            if mask is not None:
-                obj = rle.encode_masks(mask[None])[0]  # one mask at a time: no (n, h, w) stack in memory
-                obj["id"] = len(objects) + 1
-                objects.append(obj)
-        # A skipped corrupt mask leaves one nucleus unlabelled: its pixels are not background.
-        annotation = "partial" if corrupt else "complete" if objects else "none"
-        notes = logged_notes(item.image_id, notes)
-        metadata = self.field_metadata(
-            root,
-            image_path,
-            stain="DAPI",
-            annotation=annotation,
-            other_channels=channel_entries(
-                root,
-                [
-                    ("c1 CD11b/APC", Path(item.files["c1"]) if item.files["c1"] else None),
-                    ("c1+c5 merged", Path(item.files["merged"]) if item.files["merged"] else None),
-                ],
-            ),
-        )
-        return Sample(image_id=item.image_id, image=pixels, objects=objects, metadata=metadata, notes=notes)
+    def instance_files(self, root: Path, field: str) -> list[Path]:
+        return [path for _, path in sorted(self._masks.get(field, []))]
+
+    def extra_files(self, root: Path, image: Path, fields: Mapping[str, str]) -> dict[str, str | None]:
+        by_name = {p.name.lower(): p for p in sorted_files(image.parent)}
+        return {name: _str(by_name.get(f"{fields['field']}{suffix}".lower())) for name, suffix in OTHER_CHANNELS}
+
+    def skip_instance_file(self, path: Path, error: BadInputError) -> bool:
+        return path.name in KNOWN_CORRUPT
+
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict:
+        root = Path(item.attrs["root"])
+        channels = [(name, Path(item.files[name]) if item.files[name] else None) for name, _ in OTHER_CHANNELS]
+        return {"stain": "DAPI", "other_channels": channel_entries(root, channels)}
 
 
-def _nucleus_mask(path: Path, pixels: np.ndarray, shape: tuple[int, ...], notes: list[str]) -> np.ndarray | None:
-    """One nucleus mask as (h, w) bool; None (with a note) for an empty file."""
-    mask, note = binary_from_pixels(pixels)
-    if mask.shape != tuple(shape):
-        raise BadInputError(path, f"mask size {mask.shape[1]}x{mask.shape[0]} != image size {shape[1]}x{shape[0]}")
-    if note:
-        notes.append(f"{path.name}: {note}")
-    if not mask.any():
-        notes.append(f"empty mask skipped: {path.name}")
-        return None
-    return mask
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
 
 
 CONFIGS = (

@@ -14,26 +14,11 @@ image is outlined is not documented upstream, so ``metadata.annotation`` stays n
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from ..base import (
-    BadInputError,
-    ConfigSpec,
-    Download,
-    Item,
-    Sample,
-    SkipItem,
-    Source,
-    find_layout_root,
-    logged_notes,
-    relative_posix,
-    sorted_files,
-)
+from ..base import ConfigSpec, Download, Item
+from ..formats.folder import FolderSource
 from ..formats.modality import modality_of
-from ..formats.outlines import fill_outlines
-from ..raster import read_image
 
 TOP_FOLDER = "cluster nuclei"
 OUTLINE_RED = (255, 0, 0)
@@ -47,7 +32,7 @@ CITATION = """@misc{shu_ihc_toolbox,
 }"""
 
 
-class ClusterNuclei(Source):
+class ClusterNuclei(FolderSource):
     name = "cluster nuclei (IHC toolbox)"
     homepage = "https://imagej.nih.gov/ij/plugins/ihc-toolbox/index.html"
     citation = CITATION
@@ -67,54 +52,16 @@ class ClusterNuclei(Source):
     #: min_area: drop filled objects smaller than this many pixels (1 keeps all)
     default_options = {"min_area": 1}
 
-    def find_root(self, data_dir: Path) -> Path | None:
-        return find_layout_root(data_dir, ("original", "label"))
+    layout_markers = ("original", "label")
+    image_dirs = ("original",)
+    image_pattern = r"original/[^/]+"
+    annotation = "label/{stem}" + LABEL_SUFFIX
+    annotation_kind = "colour_outlines"
+    outline_colour, outline_colour_name = OUTLINE_RED, "red"
+    missing_annotation = "no {annotation} next to {name}"
 
-    def list_items(self, root: Path) -> dict[str, list[Item]]:
-        items = []
-        for image in sorted_files(root / "original"):
-            if image.name.startswith("."):
-                continue
-            label = root / "label" / f"{image.stem}{LABEL_SUFFIX}"
-            items.append(
-                Item(
-                    image_id=image.stem,
-                    files={"image": str(image), "label": str(label) if label.is_file() else None},
-                    attrs={"root": str(root)},
-                )
-            )
-        return {"train": items}
-
-    def read(self, item: Item) -> Sample:
-        root, image_path = Path(item.attrs["root"]), Path(item.files["image"])
-        if item.files["label"] is None:
-            raise SkipItem(item.image_id, f"no label/{item.image_id}{LABEL_SUFFIX} next to {image_path.name}")
-        label_path = Path(item.files["label"])
-        pixels = read_image(image_path)
-        drawing = read_image(label_path)
-        if drawing.ndim != 3 or drawing.shape[:2] != pixels.shape[:2]:
-            raise BadInputError(
-                label_path, f"expected an RGB drawing of the image's size {pixels.shape[:2]}, got shape {drawing.shape}"
-            )
-        label_map, notes = fill_outlines(pixels_of_colour(drawing, OUTLINE_RED), min_area=int(self.options["min_area"]))
-        if not label_map.any():
-            notes.append(f"no closed red outline in {label_path.name}: no objects")
-        metadata = self.base_metadata(modality=modality_of(pixels), upstream_path=relative_posix(image_path, root))
-        return Sample(
-            image_id=item.image_id,
-            image=pixels,
-            label_map=label_map,
-            metadata=metadata,
-            notes=logged_notes(item.image_id, notes),
-        )
-
-
-def pixels_of_colour(pixels: np.ndarray, colour: tuple[int, ...]) -> np.ndarray:
-    """(h, w) bool: pixels whose first channels equal ``colour`` exactly (e.g. pure red)."""
-    pixels = np.asarray(pixels)
-    if pixels.ndim != 3 or pixels.shape[2] < len(colour):
-        raise ValueError(f"need an image with at least {len(colour)} channels, got shape {pixels.shape}")
-    return np.all(pixels[..., : len(colour)] == np.asarray(colour, dtype=pixels.dtype), axis=2)
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict:
+        return {"modality": modality_of(pixels)}
 
 
 CONFIGS = (

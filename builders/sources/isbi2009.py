@@ -18,31 +18,19 @@ Images without a label image (gnf dna-31, gnf dna-43, ic100 dna-25 upstream): op
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..base import (
-    ConfigSpec,
-    Download,
-    Item,
-    MissingDataError,
-    Sample,
-    SkipItem,
-    Source,
-    find_layout_root,
-    logged_notes,
-    relative_posix,
-    sorted_files,
-)
-from ..raster import read_label_map, read_png_verbatim
+import numpy as np
+
+from ..base import ConfigSpec, Download, Item, MissingDataError
+from ..formats.folder import FolderSource
 
 TOP_FOLDER = "2009_ISBI_2DNuclei_code_data"
 IMAGES_DIR = "data/images/dna-images"
 LABELS_DIR = "data/preprocessed-data"
 COLLECTIONS = ("gnf", "ic100")
-IMAGE_NAME = re.compile(r"^dna-(?P<n>\d+)\.png$")
-UNANNOTATED_CHOICES = ("skip", "keep")
 
 CITATION = """@inproceedings{coelho2009nuclear,
   title     = {Nuclear segmentation in microscope cell images: a hand-segmented dataset and comparison of algorithms},
@@ -54,7 +42,7 @@ CITATION = """@inproceedings{coelho2009nuclear,
 }"""
 
 
-class ISBI2009Nuclei(Source):
+class ISBI2009Nuclei(FolderSource):
     name = "2009_ISBI_2DNuclei (Coelho et al.)"
     homepage = "https://murphylab.web.cmu.edu/data/2009_ISBI_Nuclei.html"
     citation = CITATION
@@ -82,13 +70,21 @@ class ISBI2009Nuclei(Source):
     #: unannotated: "skip" images without a label image (default) or "keep" them (annotation "none")
     default_options = {"unannotated": "skip"}
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        if self.options["unannotated"] not in UNANNOTATED_CHOICES:
-            raise ValueError(f"{self.name}: option unannotated must be one of {UNANNOTATED_CHOICES}")
+    layout_markers = (IMAGES_DIR,)
+    image_dirs = (IMAGES_DIR,)
+    image_pattern = IMAGES_DIR + r"/(?P<collection>gnf|ic100)/dna-(?P<n>\d+)\.png"
+    image_id_template = "{collection}-{stem}"
+    annotation = LABELS_DIR + "/{collection}/{name}"
+    annotation_kind = "label_map"
+    missing_annotation = f"no label image in {LABELS_DIR}/ (unannotated upstream)"
+    metadata = {"modality": "fluorescence", "annotation": "complete"}
+    png_verbatim = True
 
-    def find_root(self, data_dir: Path) -> Path | None:
-        return find_layout_root(data_dir, (IMAGES_DIR,))
+    def sort_key(self, fields: Mapping[str, str], path: Path, root: Path) -> Any:
+        return COLLECTIONS.index(fields["collection"]), int(fields["n"])
+
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict:
+        return {"collection": item.attrs["collection"]}
 
     def list_items(self, root: Path) -> dict[str, list[Item]]:
         if not (root / LABELS_DIR).is_dir():
@@ -99,48 +95,7 @@ class ISBI2009Nuclei(Source):
                     "derives from the .xcf drawings (github.com/luispedro/Coelho2009_ISBI_NuclearSegmentation has them)",
                 )
             )
-        items = []
-        for collection in COLLECTIONS:
-            folder = root / IMAGES_DIR / collection
-            if not folder.is_dir():
-                continue
-            numbered = [(int(m["n"]), p) for p in sorted_files(folder, [".png"]) if (m := IMAGE_NAME.match(p.name))]
-            for _, image in sorted(numbered):
-                label = root / LABELS_DIR / collection / image.name
-                items.append(
-                    Item(
-                        image_id=f"{collection}-{image.stem}",
-                        files={"image": str(image), "label": str(label) if label.is_file() else None},
-                        attrs={"root": str(root), "collection": collection},
-                    )
-                )
-        return {"train": items}
-
-    def read(self, item: Item) -> Sample:
-        root = Path(item.attrs["root"])
-        if item.files["label"] is None and self.options["unannotated"] == "skip":
-            raise SkipItem(item.image_id, f"no label image in {LABELS_DIR}/ (unannotated upstream)")
-        image_path = Path(item.files["image"])
-        pixels, png = read_png_verbatim(image_path)
-        label_map, notes = None, []
-        if item.files["label"] is not None:
-            label_map, notes = read_label_map(item.files["label"], pixels.shape[:2])
-            notes = logged_notes(item.image_id, notes)
-        metadata = self.base_metadata(
-            modality="fluorescence",
-            annotation="complete" if label_map is not None else "none",
-            collection=item.attrs["collection"],
-            upstream_path=relative_posix(image_path, root),
-        )
-        return Sample(
-            image_id=item.image_id,
-            image=pixels,
-            image_png=png,
-            label_map=label_map,
-            objects=None if label_map is not None else [],
-            metadata=metadata,
-            notes=notes,
-        )
+        return super().list_items(root)
 
 
 CONFIGS = (

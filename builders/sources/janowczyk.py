@@ -13,11 +13,11 @@ of the mask (touching nuclei merge).
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import numpy as np
 
-from ..base import ConfigSpec, Download, Item, Sample, Source, relative_posix, search_dirs, sorted_files
-from ..formats.histology import he_metadata, image_and_instances
+from ..base import ConfigSpec, Download, Item
+from ..formats.folder import FolderSource
+from ..formats.histology import HE_METADATA
 
 CITATION = """@article{janowczyk2016deep,
   title   = {Deep learning for digital pathology image analysis: A comprehensive tutorial with selected use cases},
@@ -30,12 +30,7 @@ CITATION = """@article{janowczyk2016deep,
   doi     = {10.4103/2153-3539.186902}
 }"""
 
-_ORIGINAL = re.compile(r"^(?P<patient>[^_]+)_.*_original$")
-ORIGINAL_SUFFIX = "_original"
-MASK_SUFFIX = "_mask.png"
-
-
-class JanowczykNuclei(Source):
+class JanowczykNuclei(FolderSource):
     name = "Janowczyk nuclei (partial annotations)"
     homepage = "http://andrewjanowczyk.com/use-case-1-nuclei-segmentation/"
     citation = CITATION
@@ -58,43 +53,18 @@ class JanowczykNuclei(Source):
     <data_dir>/[nuclei/]<patient>_500_f<NNNNN>_mask.png   (binary, partial annotation)
     """
 
-    def find_root(self, data_dir: Path) -> Path | None:
-        for folder in search_dirs(data_dir, depth=1):
-            if any(_is_original(p) for p in sorted_files(folder, [".tif", ".tiff"])):
-                return folder
-        return None
+    layout_markers = ("*_original.tif*",)
+    search_depth = 1
+    image_pattern = r"(?P<base>(?P<patient>[^_/]+)_[^/]*)_original(?i:\.tiff?)"
+    image_id_template = "{base}"
+    annotation = "{base}_mask.png"
+    annotation_kind = "binary_mask"
+    missing_annotation = "no mask {annotation} for {name}"
+    # PARTIAL: an unlabelled pixel is not background.
+    metadata = {**HE_METADATA, "organ": "breast", "magnification": 40.0, "annotation": "partial"}
 
-    def list_items(self, root: Path) -> dict[str, list[Item]]:
-        items = []
-        for image in sorted_files(root, [".tif", ".tiff"]):
-            if not _is_original(image):
-                continue
-            stem = image.stem[: -len(ORIGINAL_SUFFIX)]
-            items.append(
-                Item(
-                    image_id=stem,
-                    files={"image": str(image), "mask": str(root / f"{stem}{MASK_SUFFIX}")},
-                    attrs={"root": str(root), "patient": _ORIGINAL.match(image.stem).group("patient")},
-                )
-            )
-        return {"train": items}
-
-    def read(self, item: Item) -> Sample:
-        image_path, mask_path = Path(item.files["image"]), Path(item.files["mask"])
-        pixels, label_map = image_and_instances(item.image_id, image_path, mask_path)
-        metadata = he_metadata(
-            self,
-            organ="breast",
-            magnification=40.0,
-            patient_id=item.attrs["patient"],
-            annotation="partial",
-            upstream_path=relative_posix(image_path, Path(item.attrs["root"])),
-        )
-        return Sample(image_id=item.image_id, image=pixels, label_map=label_map, metadata=metadata)
-
-
-def _is_original(path: Path) -> bool:
-    return bool(_ORIGINAL.match(path.stem)) and not path.name.startswith(".")
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict:
+        return {"patient_id": item.attrs["patient"]}
 
 
 CONFIGS = (
