@@ -17,7 +17,7 @@ import pytest
 from datasets import load_dataset
 from PIL import Image
 
-import nuclei_collection_builders.exporters.build as export_module
+import nuclei_collection_builders.exporters.parquet as export_module
 from conftest import realdata_path
 from fixtures.bcss import code_mask, write_amgad2019_tree, write_bcss_tree, write_png
 from nuclei_collection import BadInputError, MissingDataError, build, decode_objects

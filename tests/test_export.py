@@ -12,7 +12,7 @@ import yaml
 from datasets import load_dataset
 from PIL import Image
 
-import nuclei_collection_builders.exporters.build as export_module
+import nuclei_collection_builders.exporters.parquet as export_module
 from nuclei_collection import build, decode_masks
 
 

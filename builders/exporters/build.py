@@ -20,53 +20,26 @@ Guarantees:
 
 from __future__ import annotations
 
-import io
 import json
-import multiprocessing
-import os
-import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-from datasets import Features
-from tqdm.auto import tqdm
-
 from ..atomic import replace_dir, write_bytes_atomic, write_text_atomic
-from ..base import Item, NucleiCollectionError, Source, logger
-from ..pipeline import PreparedConfig, SplitReport, features_for, item_records
+from ..base import NucleiCollectionError, logger
+from ..pipeline import PreparedConfig, features_for
 from ..sources import prepare
 from ..views import ViewSpec
 from .card import render_readme
-from .preview import contact_sheet, record_overlay
-from .shards import metadata_summary, read_rows
+from .parquet import DEFAULT_MAX_SHARD_SIZE, parse_size, write_split
+from .preview import preview_png
+from .shards import metadata_summary
 
-DEFAULT_MAX_SHARD_SIZE = 500 * 2**20
-#: Row groups: at most this many bytes (estimated from the encoded values) ...
-ROW_GROUP_MAX_BYTES = 64 * 2**20
-#: ... and at most this many rows (the Hub viewer reads one row group per page).
-ROW_GROUP_MAX_ROWS = 100
 REPORT_DIR = ".nuclei_collection"
 PREVIEW_DIR = "previews"
-#: Images drawn into a config's preview (the first ones of its first split).
-PREVIEW_IMAGES = 4
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
-
-
-def parse_size(size: int | str) -> int:
-    """``500MB`` / ``1.5GiB`` / ``1000000`` -> bytes (K/M/G/T are powers of 1024)."""
-    if isinstance(size, int):
-        return size
-    match = _SIZE_RE.match(size)
-    if not match:
-        raise ValueError(f"cannot parse size {size!r} (examples: 500MB, 2GB, 1000000)")
-    number, unit = float(match.group(1)), (match.group(2) or "").upper().rstrip("B").rstrip("I")
-    return int(number * 1024 ** " KMGT".index(unit or " "))
 
 
 @dataclass
@@ -98,189 +71,7 @@ class ConfigReport:
         return report
 
 
-def record_nbytes(record: Mapping[str, Any]) -> int:
-    """Cheap size estimate of an encoded record (image bytes dominate)."""
-    size = 256
-    for value in record.values():
-        if isinstance(value, dict) and "bytes" in value:
-            size += len(value["bytes"] or b"")
-        elif isinstance(value, list):
-            for obj in value:
-                segmentation = obj.get("segmentation") if isinstance(obj, dict) else None
-                size += 64 + (len(segmentation["counts"]) if segmentation else 0)
-    return size
-
-
-# --------------------------------------------------------------------------- parallel reading
-
-_WORKER_SOURCE: Source | None = None
-_WORKER_FEATURES: Features | None = None
-
-
-def _init_worker(source: Source, features: Features) -> None:
-    global _WORKER_SOURCE, _WORKER_FEATURES
-    _WORKER_SOURCE, _WORKER_FEATURES = source, features
-
-
-def _encode_item(indexed_item: tuple[int, Item]):
-    index, item = indexed_item
-    assert _WORKER_SOURCE is not None and _WORKER_FEATURES is not None
-    records, notes, skipped = item_records(_WORKER_SOURCE, item)
-    return index, [(r, _WORKER_FEATURES.encode_example(r)) for r in records], notes, skipped
-
-
-def _worker_context():
-    """forkserver where available (fresh server process, heavy imports preloaded once, no
-    fork of this process's arrow/thread state), else spawn."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def encoded_records(
-    source: Source, features: Features, items: Sequence[Item], num_proc: int = 1, desc: str = ""
-) -> Iterator[tuple[int, list, list[str], tuple[str, str] | None]]:
-    """(item index, [(record, encoded record)], notes, skip) in item order, optionally in parallel."""
-    indexed = list(enumerate(items))
-    progress = tqdm(total=len(items), desc=desc, unit="img", leave=False, disable=None)
-    with progress:
-        if num_proc <= 1 or len(items) < 2:
-            _init_worker(source, features)
-            for result in map(_encode_item, indexed):
-                progress.update()
-                yield result
-            return
-        context = _worker_context()
-        with context.Pool(min(num_proc, len(items)), initializer=_init_worker, initargs=(source, features)) as pool:
-            for result in pool.imap(_encode_item, indexed, chunksize=1):
-                progress.update()
-                yield result
-
-
-# --------------------------------------------------------------------------- parquet writing
-
-
-class _ShardedParquetWriter:
-    """Writes rows into ``<split>-NNNNN.parquet`` files, cutting row groups and shards."""
-
-    def __init__(self, folder: Path, split: str, features: Features, max_shard_size: int):
-        self.folder, self.split, self.features = folder, split, features
-        self.schema = features.arrow_schema
-        self.max_shard_size = max_shard_size
-        self.paths: list[Path] = []
-        self.shard_rows: list[int] = []
-        self.num_bytes = 0
-        self._writer: pq.ParquetWriter | None = None
-        self._shard_bytes = 0
-        self._pending: list[dict[str, Any]] = []
-        self._pending_bytes = 0
-
-    def _open_shard(self) -> None:
-        path = self.folder / f"{self.split}-{len(self.paths):05d}.parquet"
-        self._writer = pq.ParquetWriter(path, self.schema)
-        self.paths.append(path)
-        self.shard_rows.append(0)
-        self._shard_bytes = 0
-
-    def _flush_row_group(self) -> None:
-        if not self._pending:
-            return
-        if self._writer is None:
-            self._open_shard()
-        table = pa.Table.from_pylist(self._pending, schema=self.schema)
-        self._writer.write_table(table, row_group_size=len(self._pending))
-        self.shard_rows[-1] += len(self._pending)
-        self._shard_bytes += self._pending_bytes
-        self.num_bytes += self._pending_bytes
-        self._pending, self._pending_bytes = [], 0
-
-    def new_shard(self) -> None:
-        self._flush_row_group()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def write(self, encoded: dict[str, Any]) -> None:
-        size = record_nbytes(encoded)
-        shard_has_rows = self._writer is not None or bool(self._pending)
-        if shard_has_rows and self._shard_bytes + self._pending_bytes + size > self.max_shard_size:
-            self.new_shard()
-        if self._pending and (
-            self._pending_bytes + size > ROW_GROUP_MAX_BYTES or len(self._pending) >= ROW_GROUP_MAX_ROWS
-        ):
-            self._flush_row_group()
-        self._pending.append(encoded)
-        self._pending_bytes += size
-
-    def close(self) -> list[Path]:
-        """Finish and rename shards to ``<split>-0000N-of-0000M.parquet``; returns final paths."""
-        self.new_shard()
-        total = len(self.paths)
-        final = []
-        for index, path in enumerate(self.paths):
-            target = path.with_name(f"{self.split}-{index:05d}-of-{total:05d}.parquet")
-            os.replace(path, target)
-            final.append(target)
-        return final
-
-
-def write_split(
-    prepared: PreparedConfig,
-    split: str,
-    folder: Path,
-    num_proc: int = 1,
-    num_shards: int | None = None,
-    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
-) -> tuple[SplitReport, dict[str, Any]]:
-    """Write one split's shards into ``folder``; returns its report and the card stats."""
-    items = prepared.splits[split]
-    features = features_for(prepared.source)
-    report = SplitReport()
-    writer = _ShardedParquetWriter(folder, split, features, max_shard_size if not num_shards else 2**62)
-    current_shard = 0
-    for index, results, notes, skipped in encoded_records(
-        prepared.source, features, items, num_proc, desc=f"{prepared.name}/{split}"
-    ):
-        if num_shards:
-            # Forced shard count: contiguous, equal runs of items per shard.
-            shard = index * num_shards // max(len(items), 1)
-            if shard != current_shard:
-                writer.new_shard()
-                current_shard = shard
-        report.notes.extend(notes)
-        if skipped:
-            report.skipped.append(skipped)
-        for record, encoded in results:
-            report.add(record)
-            writer.write(encoded)
-    paths = writer.close()
-    stats = {
-        "records": report.records,
-        "objects": report.objects,
-        "num_bytes": writer.num_bytes,
-        "shards": [p.name for p in paths],
-        "shard_rows": writer.shard_rows,
-        "skipped": [list(s) for s in report.skipped],
-        "notes": len(report.notes),
-        "counts": report.counts(),
-        "categories": dict(sorted(report.categories.items())),
-        "sizes": dict(sorted(report.sizes.items())),
-    }
-    return report, stats
-
-
 # --------------------------------------------------------------------------- whole configs
-
-
-def preview_png(config_dir: Path, shards: Sequence[str], features: Features) -> bytes:
-    """PNG bytes of the first images of a split with their masks drawn over them."""
-    records = read_rows([config_dir / name for name in shards], 0, PREVIEW_IMAGES, features)
-    sheet = contact_sheet((record_overlay(record) for record in records), columns=PREVIEW_IMAGES)
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG", optimize=True)  # no timestamps: same input, same bytes
-    return buffer.getvalue()
 
 
 def _images_shared_with(prepared: PreparedConfig) -> str | None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from datasets import Features
 from PIL import Image
 
 from .. import rle
+from .shards import read_rows
 
 
 def _to_rgb(image: Any) -> np.ndarray:
@@ -90,3 +94,16 @@ def contact_sheet(tiles: Iterable[Image.Image], columns: int = 4, size: int = 25
     for index, thumb in enumerate(thumbs):
         sheet.paste(thumb, ((index % columns) * cell_w, (index // columns) * size))
     return sheet
+
+
+#: Images drawn into a config's preview (the first ones of its first split).
+PREVIEW_IMAGES = 4
+
+
+def preview_png(config_dir: Path, shards: Sequence[str], features: Features) -> bytes:
+    """PNG bytes of the first images of a split with their masks drawn over them."""
+    records = read_rows([config_dir / name for name in shards], 0, PREVIEW_IMAGES, features)
+    sheet = contact_sheet((record_overlay(record) for record in records), columns=PREVIEW_IMAGES)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG", optimize=True)  # no timestamps: same input, same bytes
+    return buffer.getvalue()
