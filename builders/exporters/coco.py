@@ -1,4 +1,4 @@
-"""COCO interop in the layout of the NucleiDetectron collection (IM_DIR + ANN_FN per config).
+"""COCO export in the layout of the NucleiDetectron collection (IM_DIR + ANN_FN per config).
 
 Export (:func:`export_coco`, CLI ``nuclei-collection export-coco CONFIG --out DIR``)::
 
@@ -12,10 +12,7 @@ masks. Image entries carry ``id, file_name, height, width, nuclei_class`` (the o
 collection's keys) plus ``split`` and the record's full ``metadata``, so an import of the
 export loses nothing. Written into a temporary folder, then renamed into place.
 
-Import (:class:`CocoSource`, config ``coco``): builds records from such a JSON and its image
-folder - our exports and the original collection's JSONs alike (JPEG images are stored as
-lossless PNG of their decoded pixels; polygons and uncompressed RLE become compressed RLE).
-Export -> import -> export gives byte-identical files.
+The reader of such exports (config ``coco``) is :mod:`..sources.coco`.
 """
 
 from __future__ import annotations

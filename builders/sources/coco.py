@@ -1,21 +1,9 @@
-"""COCO interop in the layout of the NucleiDetectron collection (IM_DIR + ANN_FN per config).
+"""Reader of COCO annotation JSON + image folder (config ``coco``).
 
-Export (:func:`export_coco`, CLI ``nuclei-collection export-coco CONFIG --out DIR``)::
-
-    DIR/<config>/<image_id>.png           the record's image bytes (upstream PNG or lossless PNG)
-    DIR/annotations/<config>.json         images, annotations (compressed RLE), categories
-
-It consumes the records of :func:`pipeline.prepare` + :func:`pipeline.iter_split`, like
-every other consumer (or any records given to :func:`write_coco`); nothing re-reads raw
-files its own way. ``mask_util.decode([a["segmentation"] for a in anns])`` gives exactly our
-masks. Image entries carry ``id, file_name, height, width, nuclei_class`` (the original
-collection's keys) plus ``split`` and the record's full ``metadata``, so an import of the
-export loses nothing. Written into a temporary folder, then renamed into place.
-
-Import (:class:`CocoSource`, config ``coco``): builds records from such a JSON and its image
-folder - our exports and the original collection's JSONs alike (JPEG images are stored as
-lossless PNG of their decoded pixels; polygons and uncompressed RLE become compressed RLE).
-Export -> import -> export gives byte-identical files.
+Reads what :mod:`..exporters.coco` writes (``DIR/<name>/`` images + ``DIR/annotations/
+<name>.json``) and the original NucleiDetectron collection's JSONs alike: JPEG images are
+stored as lossless PNG of their decoded pixels; polygons and uncompressed RLE become
+compressed RLE. Export -> import -> export gives byte-identical files.
 """
 
 from __future__ import annotations
