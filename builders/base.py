@@ -234,6 +234,10 @@ class ConfigSpec:
     #: name of a config whose images include all of this one's (a local split, a fold of
     #: an "all folds" config); combined views leave this config out when that one is present
     subset_of: str | None = None
+    #: configs that hold some of the same tissue (re-cut, resampled or re-annotated copies:
+    #: Lizard re-uses CoNSeP and PanNuke images, BBBC039 fields are in DSB2018); a training
+    #: mix keeps the other config and leaves this one out when both are present
+    overlaps: tuple[str, ...] = ()
 
     def make_source(self, **overrides: Any) -> Source:
         return self.source(**{**self.options, **overrides})

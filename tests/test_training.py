@@ -175,3 +175,13 @@ def test_combinable_configs_leave_out_configs_that_reuse_images():
     assert combinable_configs(reports, "train") == ["2009_ISBI_2DNuclei_tiles512", "PanNuke", "nuclei_stage1_train"]
     del reports["PanNuke"]
     assert "PanNuke_fold1" in combinable_configs(reports, "train")
+
+
+def test_combinable_configs_leave_out_a_declared_overlap_only_when_its_partner_is_there():
+    reports = {
+        "CoNSeP": {"source": {"kind": "instance"}, "splits": {"train": {}}},
+        "Lizard": {"source": {"kind": "instance"}, "splits": {"train": {}}, "overlaps": ["CoNSeP", "PanNuke"]},
+    }
+    assert combinable_configs(reports, "train") == ["CoNSeP"]
+    del reports["CoNSeP"]
+    assert combinable_configs(reports, "train") == ["Lizard"]

@@ -111,12 +111,15 @@ def combinable_configs(reports: Mapping[str, Mapping[str, Any]], split: str) -> 
 
     A config that re-uses the images of a config that is present (the DSB local splits or
     the csv-labels variant of ``nuclei_stage1_train``, a PanNuke fold of ``PanNuke``, a
-    tiled or rescaled view of its config) is left out, so no image is seen twice per epoch.
+    tiled or rescaled view of its config) is left out, and so is a config that declares
+    ``overlaps`` with a present one (Lizard re-cuts CoNSeP and PanNuke images), so no
+    tissue is seen twice per epoch.
     """
     candidates = {
         name for name, report in reports.items() if report["source"]["kind"] == "instance" and split in report["splits"]
     }
-    return sorted(name for name in candidates if parent_config(reports[name]) not in candidates)
+    kept = {name for name in candidates if parent_config(reports[name]) not in candidates}
+    return sorted(name for name in kept if not set(reports[name].get("overlaps", ())) & kept)
 
 
 def all_nuclei(

@@ -56,6 +56,8 @@ class ConfigReport:
     subset_of: str | None = None
     #: preview image path relative to the export folder
     preview: str | None = None
+    #: configs sharing some images with this one (ConfigSpec.overlaps)
+    overlaps: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         report = {
@@ -68,6 +70,8 @@ class ConfigReport:
         }
         if self.view is not None:
             report["view"] = self.view
+        if self.overlaps:  # only where declared: reports of other configs keep their bytes
+            report["overlaps"] = self.overlaps
         return report
 
 
@@ -109,6 +113,7 @@ def export_config(
         options=dict(source.options),
         view=prepared.view,
         subset_of=_images_shared_with(prepared),
+        overlaps=list(prepared.spec.overlaps),
     )
     try:
         for split in prepared.splits:

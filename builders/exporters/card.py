@@ -158,6 +158,9 @@ def _config_section(name: str, report: Mapping[str, Any]) -> str:
     lines.append(f"- Licence: {_license_cell(source['license'])}")
     if report.get("subset_of"):
         lines.append(f"- Subset of `{report['subset_of']}` (same images; do not combine the two)")
+    if report.get("overlaps"):
+        shared = ", ".join(f"`{name}`" for name in report["overlaps"])
+        lines.append(f"- Shares images with {shared} (re-cut or resampled copies): do not train on both")
     if source["kind"] == "semantic":
         lines.append(
             f"- Semantic masks: `mask` pixel = class code, `regions[].category` = "
