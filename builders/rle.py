@@ -312,10 +312,15 @@ def _parse_strings(strings: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np
     count within its string).
     """
     lengths = np.fromiter((len(s) for s in strings), dtype=np.int64, count=len(strings))
-    if len(strings) == 0:
+    return _parse_joined(b"".join(strings), lengths)
+
+
+def _parse_joined(joined: bytes, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_parse_strings` of the strings concatenated into ``joined`` (``lengths`` each)."""
+    if len(lengths) == 0:
         empty = np.zeros(0, np.int64)
         return empty, lengths, empty, empty
-    raw = np.frombuffer(b"".join(strings), dtype=np.uint8).astype(np.int64) - 48
+    raw = np.frombuffer(joined, dtype=np.uint8).astype(np.int64) - 48
     if raw.size and (raw.min() < 0 or raw.max() > 63):
         raise RLEError("RLE counts string contains characters outside the COCO alphabet ('0'..'o')")
     value_end = (raw & 0x20) == 0
@@ -337,7 +342,7 @@ def _parse_strings(strings: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np
     values -= sign << (5 * groups)
     # Which string each value belongs to.
     counts_per_string = np.add.reduceat(value_end, string_end - lengths + 1).astype(np.int64)
-    value_owner = np.repeat(np.arange(len(strings), dtype=np.int64), counts_per_string)
+    value_owner = np.repeat(np.arange(len(lengths), dtype=np.int64), counts_per_string)
     # Undo delta coding: count[i] = value[i] + count[i - 2] for i > 2 within a string, so
     # the odd positions and the even positions >= 2 are two running sums per string.
     position = run_ranks(counts_per_string)
@@ -395,6 +400,15 @@ def _collect_runs(objects: Sequence[Mapping[str, Any]], height: int | None = Non
         first = np.cumsum(counts_per_object) - counts_per_object
         owner = np.repeat(np.arange(len(objects), dtype=np.int64), counts_per_object)
         position = run_ranks(counts_per_object)
+    elif all(type(c) is str for c in raw_counts):
+        # The common case (our records): one join and one encode for all objects.
+        try:
+            joined = "".join(raw_counts).encode("ascii")
+        except UnicodeEncodeError:
+            raise RLEError("RLE counts string contains characters outside the COCO alphabet ('0'..'o')") from None
+        lengths = np.fromiter(map(len, raw_counts), dtype=np.int64, count=len(raw_counts))
+        counts, counts_per_object, owner, position = _parse_joined(joined, lengths)
+        first = np.cumsum(counts_per_object) - counts_per_object
     else:
         counts, counts_per_object, owner, position = _parse_strings([_as_counts_bytes(c) for c in raw_counts])
         first = np.cumsum(counts_per_object) - counts_per_object
