@@ -26,6 +26,7 @@ from nuclei_collection_builders.base import (
     Sample,
     Source,
 )
+from nuclei_collection_builders.evaluation import EvaluationResult, evaluate
 from nuclei_collection_builders.exporters.build import build
 from nuclei_collection_builders.exporters.hub import push_to_hub
 from nuclei_collection_builders.pipeline import features_for, input_fingerprint, iter_split
@@ -34,7 +35,7 @@ from nuclei_collection_builders.sources import CONFIG_SPECS, prepare
 from nuclei_collection_builders.views import ViewSpec, apply_view
 from nuclei_collection_builders.views.taxonomy import TAXONOMIES, harmonise
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CONFIGS",
@@ -52,6 +53,8 @@ __all__ = [
     "decode_objects",
     "encode_label_map",
     "encode_masks",
+    "evaluate",
+    "EvaluationResult",
     "export",
     "harmonise",
     "load",

@@ -75,6 +75,26 @@ class Item:
     attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
+def skipped_item(image_id: str, reason: str) -> Item:
+    """An item listed only to be counted as a skip: raw files that cannot form a record.
+
+    Readers list one for every annotation (or image) they saw whose other part is
+    missing, so nothing a reader saw disappears silently: the pipeline reports it as
+    ``(image_id, reason)`` in ``SplitReport.skipped`` (log, build report, card) without
+    calling ``read``. ``reason`` names the file or folder.
+    """
+    return Item(image_id=printable_name(image_id), files={}, attrs={SKIP_REASON: reason})
+
+
+#: ``Item.attrs`` key of :func:`skipped_item`.
+SKIP_REASON = "skip_reason"
+
+
+def is_skipped_item(item: Item) -> bool:
+    """True for an item of :func:`skipped_item` (known at listing time to give no record)."""
+    return SKIP_REASON in item.attrs
+
+
 class CountedNote(str):
     """A note (plain text everywhere) that also counts ``count`` events of one ``kind``.
 

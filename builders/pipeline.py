@@ -18,7 +18,7 @@ from typing import Any
 from datasets import Features
 
 from . import schema
-from .base import ConfigSpec, CountedNote, Item, SkipItem, Source, logger
+from .base import SKIP_REASON, ConfigSpec, CountedNote, Item, SkipItem, Source, logger
 from .download import fetch
 
 
@@ -113,6 +113,9 @@ def _empty_ground_truth(record: Mapping[str, Any]) -> bool:
 def item_records(source: Source, item: Item) -> tuple[list[dict[str, Any]], list[str], tuple[str, str] | None]:
     """Records for one item, notes the reader left, and the skip reason if it was skipped."""
     records, notes = [], []
+    if SKIP_REASON in item.attrs:  # listed only to be counted (base.skipped_item)
+        logger.debug("%s: %s: skipped: %s", source.name, item.image_id, item.attrs[SKIP_REASON])
+        return [], [], (item.image_id, item.attrs[SKIP_REASON])
     try:
         # One record per sample as it comes: a tiled item never holds all its tile arrays.
         for sample in source.samples(item):
@@ -126,23 +129,50 @@ def item_records(source: Source, item: Item) -> tuple[list[dict[str, Any]], list
                     )
                 )
     except SkipItem as skip:
-        logger.warning("%s: %s", source.name, skip)
+        # Debug only: every skip is listed once, in the split's summary (log_split_report).
+        logger.debug("%s: %s", source.name, skip)
         return [], [], (skip.item_id, skip.reason)
     return records, notes, None
 
 
-def iter_split(source: Source, items: list[Item], report: SplitReport | None = None) -> Iterator[dict[str, Any]]:
-    """Records of a split in item order, updating ``report`` as it goes."""
+def log_split_report(label: str, report: SplitReport) -> None:
+    """The end-of-split summary: counted notes per kind, then every skipped item with its reason.
+
+    The one place skips are logged as warnings (``item_records`` logs them at debug level),
+    so each appears once however many exporters run.
+    """
+    counts = report.counts()
+    if counts:
+        logger.warning("%s: counted: %s", label, "; ".join(f"{kind} x {n}" for kind, n in counts.items()))
+    if report.skipped:
+        logger.warning(
+            "%s: %d item(s) skipped:\n%s",
+            label,
+            len(report.skipped),
+            "\n".join(f"  {item_id}: {reason}" for item_id, reason in report.skipped),
+        )
+
+
+def iter_split(
+    source: Source, items: list[Item], report: SplitReport | None = None, label: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Records of a split in item order, updating ``report`` as it goes.
+
+    Without a ``report`` the summary is logged at the end (:func:`log_split_report`, under
+    ``label`` or the source's name); with one, the caller logs it.
+    """
+    own_report = report is None
+    report = SplitReport() if report is None else report
     for item in items:
         records, notes, skipped = item_records(source, item)
-        if report is not None:
-            report.notes.extend(notes)
-            if skipped:
-                report.skipped.append(skipped)
+        report.notes.extend(notes)
+        if skipped:
+            report.skipped.append(skipped)
         for record in records:
-            if report is not None:
-                report.add(record)
+            report.add(record)
             yield record
+    if own_report:
+        log_split_report(label or source.name, report)
 
 
 def input_fingerprint(data_dir: Path | str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .base import BadInputError
+from .base import BadInputError, logger
 
 #: PNG zlib level for images we (re-)encode: 6 is Pillow's default trade-off.
 PNG_COMPRESS_LEVEL = 6
@@ -50,22 +50,36 @@ def _open(path: Path | str, data: bytes | None = None, max_pixels: int | None = 
         with pixel_limit(max_pixels):
             return _open(path, data)
     source = io.BytesIO(data) if data is not None else str(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+    # Pillow warns about damage it tolerates ("Corrupt EXIF data", "Truncated File Read") before
+    # it fails or returns pixels: those warnings are ours to report, not to leak to the console
+    # ahead of (or instead of) our own error.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
             image = Image.open(source)
             image.load()  # decode now so truncation errors surface here
-    except FileNotFoundError:
-        raise BadInputError(path, "file not found") from None
-    except UnidentifiedImageError:
-        raise BadInputError(path, "not a readable image (unknown format or not an image at all)") from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise BadInputError(
-            path, f"image too large for this reader ({error}); limit: {Image.MAX_IMAGE_PIXELS} pixels"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise BadInputError(path, f"cannot decode image: {error}") from None
+        except FileNotFoundError:
+            raise BadInputError(path, "file not found") from None
+        except UnidentifiedImageError:
+            raise BadInputError(
+                path, "not a readable image (unknown format or not an image at all)" + _pillow_said(caught)
+            ) from None
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+            raise BadInputError(
+                path, f"image too large for this reader ({error}); limit: {Image.MAX_IMAGE_PIXELS} pixels"
+            ) from None
+        except (OSError, SyntaxError, ValueError) as error:
+            raise BadInputError(path, f"cannot decode image: {error}" + _pillow_said(caught)) from None
+    for warning in caught:  # decoded all the same: worth a debug line, not a console warning
+        logger.debug("%s: Pillow: %s", path, warning.message)
     return image
+
+
+def _pillow_said(caught: list[warnings.WarningMessage]) -> str:
+    """Pillow's warnings during a failed read, as a suffix of our error's reason."""
+    messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    return f" (Pillow: {'; '.join(messages)})" if messages else ""
 
 
 def read_image(path: Path | str, data: bytes | None = None, max_pixels: int | None = None) -> np.ndarray:

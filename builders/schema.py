@@ -48,6 +48,16 @@ CATEGORIES: tuple[str, ...] = (
 #: are NOT background (do not train a background class on them); none = no labels at all.
 ANNOTATION_STATES: tuple[str, ...] = ("complete", "partial", "none")
 
+def float32_text(value: float) -> str:
+    """The shortest text that reads back as the same float32: ``0.252``, not ``0.25200000405311584``.
+
+    ``mpp``, ``magnification`` and ``scale`` are stored as float32 (docs/design.md says why);
+    read back they are Python floats carrying float32 rounding. Everything that prints them
+    (``show``, ``stats``, the card) goes through this.
+    """
+    return np.format_float_positional(np.float32(value), unique=True, trim="-")
+
+
 #: Per-image metadata: name -> Arrow type. Every field is nullable.
 METADATA_FIELDS: dict[str, Value | List] = {
     "source": Value("string"),  # upstream data set, e.g. "DSB2018 (BBBC038)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -126,3 +127,18 @@ def test_duplicate_object_ids_name_the_file():
     )
     with pytest.raises(BadInputError, match=r"folder/x.png: object id\(s\) \[1\] occur more than once"):
         to_record(sample)
+
+
+def test_pillow_warning_becomes_part_of_our_error_not_a_console_line(tmp_path):
+    """A truncated TIFF whose directory is cut: Pillow warns "Corrupt EXIF data", then fails."""
+    from nuclei_collection_builders.raster import read_image
+
+    path = tmp_path / "cut.tif"
+    Image.fromarray((np.arange(120 * 160) % 4096).astype(np.uint16).reshape(120, 160)).save(path, compression="tiff_lzw")
+    truncate(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(BadInputError, match="Corrupt EXIF data") as error:
+            read_image(path)
+    assert str(path) in str(error.value)
+    assert [str(w.message) for w in caught] == []

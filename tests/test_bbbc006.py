@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -78,7 +79,11 @@ def test_default_plane_16_pairs_by_well_site_channel(generated):
         (actin,) = record["metadata"]["other_channels"]
         assert actin["path"].startswith(f"BBBC006_v1_images_z_16/{PLATE}_{well}_s{site}_w2")
     empty = records[-1]
-    assert empty["objects"] == [] and any("no objects" in note for note in report.notes)
+    # counted once, by the pipeline (the reader adds no second note of its own)
+    assert empty["objects"] == [] and report.counts() == {"empty ground truth": 1}
+    assert [note for note in report.notes if empty["image_id"] in note] == [
+        f"empty ground truth: {empty['image_id']}: fully annotated image without any object (kept)"
+    ]
     assert f"{EMPTY_FIELD[0]}_s{EMPTY_FIELD[1]}" in empty["image_id"]
 
 
@@ -110,3 +115,20 @@ def test_downloads_follow_the_plane_option():
     everything = BBBC006(z="all").downloads
     assert len(everything) == 35 and everything[-1].url.endswith("/BBBC006/BBBC006_v1_images_z_33.zip")
     assert everything[0].sha256 == "2d3ec4e5a3ec0bb94820c9bcd6f102821862f526df2552ff9065a75b1c5e33ac"
+
+
+def test_label_not_named_like_a_field_is_counted(tmp_path, caplog):
+    write_bbbc006(tmp_path / "BBBC006", planes=(16,))
+    labels = tmp_path / "BBBC006" / "BBBC006_v1_labels"
+    stray = next(labels.glob("*.png"))
+    stray.rename(labels / "copy of labels.png")
+    with caplog.at_level(logging.INFO, logger="nuclei_collection"):
+        records, report = records_of("BBBC006", tmp_path)
+    # Skips are warned about once, in the end-of-split summary of whoever writes the export,
+    # not per item as well (the reader and the pipeline log none of them at warning level).
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    skipped = dict(report.skipped)
+    assert "copy of labels" in skipped and "BBBC006_v1_labels/copy of labels.png" in skipped["copy of labels"]
+    # the field that lost its label is a counted skip as well
+    field = stray.stem
+    assert skipped[f"{field}_z16"] == "no label image in BBBC006_v1_labels/ for this field"

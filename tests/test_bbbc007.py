@@ -83,3 +83,18 @@ def test_inverted_outline_polarity_is_detected(tmp_path):
     (record,) = [r for r in records if r["image_id"] == f"{folder}_{dna.removesuffix('.tif')}"]
     assert_same_objects(record, expected[record["image_id"]])
     assert any("polarity inverted" in note for note in report.notes)
+
+
+def test_outline_without_its_dna_image_is_counted_cell_outlines_are_not(tmp_path):
+    write_bbbc007(tmp_path, seed=4)
+    folder, dna, _ = FIELDS[0]
+    (tmp_path / "BBBC007_v1_images" / folder / dna).unlink()
+    records, report = records_of("BBBC007", tmp_path)
+    stem = dna.removesuffix(".tif")
+    assert f"{folder}_{stem}" not in {r["image_id"] for r in records}
+    skipped = dict(report.skipped)
+    assert skipped.pop(f"{folder}_{stem}") == f"annotation BBBC007_v1_outlines/{folder}/{dna} has no image (no record made)"
+    # left: only the DNA image without an outline file (as in the intact tree); the actin
+    # images' cell outlines are never counted as nucleus annotations
+    unoutlined = f"{UNOUTLINED[0]}_{UNOUTLINED[1].removesuffix('.tif')}"
+    assert list(skipped) == [unoutlined]

@@ -55,3 +55,16 @@ def test_flip_option_turns_outlines_upside_down(tree):
 def test_flip_option_must_be_boolean(value):
     with pytest.raises(ValueError, match="flip_outlines"):
         BBBC018(flip_outlines=value)
+
+
+def test_outlines_of_a_field_without_any_image_are_counted(tmp_path):
+    write_bbbc018(tmp_path, seed=3)
+    for channel in ("DNA", "actin", "pH3"):
+        (tmp_path / "BBBC018_v1_images" / f"20585-{channel}.DIB").unlink()
+    records, report = records_of("BBBC018", tmp_path)
+    assert "20585" not in {r["image_id"] for r in records}
+    assert ("20585", "outline BBBC018_v1_outlines/20585-nuclei.png has no image BBBC018_v1_images/20585-*.DIB") in (
+        report.skipped
+    )
+    # cell outlines are not nucleus annotations: never counted
+    assert not [s for s in report.skipped if "cells" in s[1]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -82,3 +84,18 @@ def test_missing_mask_folder_names_the_upstream_spelling(tmp_path):
     (tmp_path / "BBBC020_v1_images" / "jw-1h 1").mkdir(parents=True)
     with pytest.raises(MissingDataError, match="BBC020_v1_outlines_nuclei/ is missing"):
         records_of("BBBC020", tmp_path)
+
+
+def test_masks_of_a_field_without_image_folder_are_counted_not_dropped(tmp_path):
+    write_bbbc020(tmp_path, seed=2)
+    shutil.rmtree(tmp_path / "BBBC020_v1_images" / "jw-1h 2")  # masks stay, image folder gone
+    (tmp_path / "BBC020_v1_outlines_nuclei" / "notes.txt").write_text("not a mask")
+    records, report = records_of("BBBC020", tmp_path)
+    assert "jw-1h 2_c5" not in {r["image_id"] for r in records}
+    skipped = dict(report.skipped)
+    assert skipped["jw-1h 2_c5"] == (
+        "no image folder BBBC020_v1_images/jw-1h 2/; its 12 nucleus mask file(s) "
+        "BBC020_v1_outlines_nuclei/jw-1h 2_c5_<n>.TIF are not used"
+    )
+    assert "not a nucleus mask" in skipped["BBC020_v1_outlines_nuclei/notes.txt"]
+    assert "jw-30min 1_c5" in skipped  # the unannotated field, as before

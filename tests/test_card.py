@@ -148,3 +148,38 @@ def test_stats(exported, tmp_path, capsys):
     next((damaged / "nuclei_stage_1_local_val_split").glob("*.parquet")).unlink()
     assert main(["stats", str(damaged)]) == 1
     assert main(["stats", str(tmp_path / "nothing")]) == 2
+
+
+def test_preview_of_large_images_is_a_native_resolution_crop(tmp_path):
+    """A 900 px image is not shrunk to 256 px (nuclei would become dots): a 256 px crop at native
+    resolution is shown, where the annotated nuclei are."""
+    from fixtures.histology import write_janowczyk
+    from nuclei_collection import decode_objects
+    from nuclei_collection_builders.exporters.preview import PREVIEW_SIZE, crop_window
+
+    write_janowczyk(tmp_path / "raw", n_images=2, size=900)
+    out = tmp_path / "out"
+    build("nuclei_partial_annotations", data_dir=tmp_path / "raw", out=out)
+    sheet = np.asarray(Image.open(out / "previews" / "nuclei_partial_annotations.png").convert("RGB"))
+    assert sheet.shape[0] == PREVIEW_SIZE  # one row of tiles, each 256 high
+    record = load_dataset(str(out), "nuclei_partial_annotations", split="train")[0]
+    x, y, w, h = crop_window(record)
+    assert (w, h) == (PREVIEW_SIZE, PREVIEW_SIZE)
+    tile = sheet[:h, :w]
+    image = np.asarray(record["image"].convert("RGB"))[y : y + h, x : x + w]
+    inside = decode_objects(record["objects"], record["height"], record["width"])[y : y + h, x : x + w] > 0
+    assert inside.any()  # the window holds annotated nuclei
+    assert np.array_equal(tile[~inside], image[~inside])  # pixel for pixel: not rescaled
+    assert (tile[inside] != image[inside]).any(axis=-1).mean() > 0.9  # nuclei drawn over
+    # small images are still shown whole
+    assert crop_window({"height": 2 * PREVIEW_SIZE, "width": 2 * PREVIEW_SIZE, "objects": []}) is None
+
+
+def test_card_names_the_first_skips_and_counts_the_rest(exported):
+    """A partial download can leave thousands of counted skips: the card names 20, the report all."""
+    reports = copy.deepcopy(load_reports(exported))
+    stats = reports["nuclei_stage1_train"]["splits"]["train"]
+    stats["skipped"] = [[f"image{k:02d}", "12 row(s) in labels.csv but no image folder"] for k in range(25)]
+    body = section(render_readme(reports), "nuclei_stage1_train")
+    assert "skipped items: 25 (image00: 12 row(s)" in body and "image19:" in body and "image20:" not in body
+    assert "... and 5 more (all in the build report)" in body

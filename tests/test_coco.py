@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -233,3 +234,53 @@ def test_export_name_must_be_a_plain_folder_name(tmp_path):
     with pytest.raises(NucleiCollectionError, match="export name"):
         write_coco("../elsewhere", {"train": []}, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def crowded_record(n_nuclei: int, size: int = 240) -> dict:
+    """One record of ``n_nuclei`` separate 4x4 squares (more than COCOeval's default 100 detections)."""
+    from nuclei_collection_builders.base import Sample
+    from nuclei_collection_builders.schema import record_for
+
+    label_map = np.zeros((size, size), dtype=np.int32)
+    for k in range(n_nuclei):
+        y, x = divmod(k, size // 8)
+        label_map[y * 8 : y * 8 + 4, x * 8 : x * 8 + 4] = k + 1
+    image = np.full((size, size), 40, dtype=np.uint8)
+    sample = Sample(image_id="crowded", image=image, label_map=label_map, metadata={"annotation": "complete"})
+    return record_for("instance", sample)
+
+
+def coco_eval_code() -> str:
+    """The ```python block of docs/coco.md that sets maxDets (the lines users copy)."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "coco.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    (block,) = [b for b in blocks if "E.params.maxDets = [1, 10, max_nuclei]" in b]
+    return block
+
+
+def test_info_carries_max_nuclei_and_documented_max_dets_score_ground_truth_as_perfect(tmp_path, monkeypatch):
+    result = write_coco("crowded", {"train": [crowded_record(150), crowded_record(20) | {"image_id": "few"}]}, tmp_path)
+    document = json.loads(result.json_path.read_text())
+    assert document["info"]["max_nuclei_per_image"] == 150 == result.max_nuclei_per_image
+    detections = [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": a["segmentation"], "score": 1.0}
+        for a in document["annotations"]
+    ]
+    (tmp_path / "predictions.json").write_text(json.dumps(detections))
+
+    # With COCOeval's defaults the ground truth against itself is far from perfect ...
+    from pycocotools.cocoeval import COCOeval
+
+    ground_truth = COCO(str(result.json_path))
+    default = COCOeval(ground_truth, ground_truth.loadRes(str(tmp_path / "predictions.json")), "segm")
+    default.evaluate()
+    default.accumulate()
+    default.summarize()
+    assert default.stats[0] < 0.8
+    # ... and with the documented lines (run as written in docs/coco.md) it is exactly 1.
+    code = coco_eval_code().replace("Nuclei/annotations/BBBC006.json", str(result.json_path))
+    code = code.replace('"predictions.json"', repr(str(tmp_path / "predictions.json")))
+    namespace: dict = {}
+    exec(compile(code, "docs/coco.md", "exec"), namespace)
+    assert namespace["E"].params.maxDets == [1, 10, 150]
+    assert namespace["ap"] == 1.0 and namespace["E"].stats[1] == 1.0

@@ -38,7 +38,10 @@ def test_stage1_test_downloads(http_server, tmp_path, monkeypatch, caplog):
     assert report.splits["test"]["records"] == 3
     assert report.splits["test"]["objects"] == sum(len(m) for m in fixture.truth.values())
     assert "stage1_solution.csv: no known sha256" in caplog.text
-    assert f"{fixture.absent_rows} row(s) of 1 image(s) have no image folder" in caplog.text
+    # The absent image's rows: a counted skip in the build report and in the end-of-split log.
+    ((absent_id, reason),) = report.splits["test"]["skipped"]
+    assert reason.startswith(f"{fixture.absent_rows} row(s) in stage1_solution.csv but no image folder {absent_id}/")
+    assert f"{absent_id}: {reason}" in caplog.text
 
 
 def test_stage2_downloads_and_records_match_truth(http_server, tmp_path, monkeypatch):

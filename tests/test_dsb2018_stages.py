@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import logging
 import shutil
 
 import numpy as np
@@ -56,11 +55,10 @@ def assert_objects_equal_csv_rows(record, rows):
 # --------------------------------------------------------------------------- real samples
 
 
-def test_real_stage1_test_rows_decode_to_our_objects(caplog):
+def test_real_stage1_test_rows_decode_to_our_objects():
     data = realdata_path("dsb2018")
     solution = solution_rows(data / "stage1_solution.csv")
-    with caplog.at_level(logging.WARNING, logger="nuclei_collection"):
-        prepared, split, records, report = records_of("nuclei_stage_1_test", data)
+    prepared, split, records, report = records_of("nuclei_stage_1_test", data)
     assert prepared.name == "nuclei_stage_1_test" and split == "test"
     assert [r["image_id"][:8] for r in records] == ["0114f484", "eea70a79"]
     assert [len(r["objects"]) for r in records] == [7, 55]
@@ -78,10 +76,13 @@ def test_real_stage1_test_rows_decode_to_our_objects(caplog):
     ]
     # The portrait image keeps its orientation: 253 wide, 519 high.
     assert (records[1]["width"], records[1]["height"]) == (253, 519)
-    # Rows of the 63 absent images: counted and reported, never records.
-    assert index_csv(data / "stage1_solution.csv").absent(r["image_id"] for r in records) == (63, 4090)
-    assert "4090 row(s) of 63 image(s) have no image folder" in caplog.text
-    assert report.records == 2 and report.objects == 62 and not report.skipped
+    # Rows of the 63 absent images: one counted skip each (build report, log), never records.
+    index = index_csv(data / "stage1_solution.csv")
+    assert index.absent(r["image_id"] for r in records) == (63, 4090)
+    assert report.records == 2 and report.objects == 62 and len(report.skipped) == 63
+    assert sorted(image_id for image_id, _ in report.skipped) == sorted(set(index.rows) - {r["image_id"] for r in records})
+    rows_named = sum(int(reason.split(" row(s) in stage1_solution.csv")[0]) for _, reason in report.skipped)
+    assert rows_named == 4090 and all("but no image folder" in reason for _, reason in report.skipped)
 
 
 def test_real_stage1_train_csv_and_mask_labels_agree():

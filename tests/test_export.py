@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import shutil
 
 import numpy as np
@@ -136,6 +138,29 @@ def test_skipped_items_are_counted(tmp_path):
     assert stats["records"] == 2
     assert stats["skipped"][0][0] == ids[1]
     assert "skipped items: 1" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_id_folder_without_image_is_a_counted_skip_logged_once(tmp_path, caplog, capsys):
+    """Issue 15: a DSB id folder with masks/ but no images/ vanished from the build without a word."""
+    from nuclei_collection import main
+    from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
+
+    raw = tmp_path / "raw"
+    ids = write_dsb2018_stage1_train(raw, n_images=3, seed=2)
+    shutil.rmtree(raw / ids[1] / "images")
+    masks = len(list((raw / ids[1] / "masks").glob("*.png")))
+    with caplog.at_level(logging.DEBUG, logger="nuclei_collection"):
+        assert main(["build", "nuclei_stage1_train", "--data-dir", str(raw), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "nuclei_stage1_train/train: 2 images" in printed and "1 skipped" in printed
+    reason = f"id folder {ids[1]}/ has masks/ ({masks} mask PNG(s)) but no images/{ids[1]}.png"
+    report = json.loads((tmp_path / "out" / ".nuclei_collection" / "nuclei_stage1_train.json").read_text())
+    assert report["splits"]["train"]["records"] == 2
+    assert report["splits"]["train"]["skipped"] == [[ids[1], reason]]
+    assert f"{ids[1]}: {reason}" in (tmp_path / "out" / "README.md").read_text()
+    # Named once as a warning (the end-of-split summary), not once per item and again at the end.
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sum(ids[1] in message for message in warnings) == 1, warnings
 
 
 @pytest.mark.parametrize("text, expected", [("500MB", 500 * 2**20), ("1.5GiB", int(1.5 * 2**30)), ("1000", 1000)])

@@ -133,3 +133,20 @@ def test_cli_is_reproducible_and_atomic(tmp_path, capsys, monkeypatch):
         export_imagemask("TNBC_NucleiSegmentation", tmp_path / "a", data_dir=tmp_path / "raw")
     assert tree_digest(tmp_path / "a") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "raw"]
+
+
+def test_annotation_without_image_is_listed_and_moves_no_other_image(tmp_path):
+    """A mask left without its image is reported (``unpaired``) and takes no part in the split
+    rule: the folders are exactly those of the same tree without that mask."""
+    write_tnbc(tmp_path / "raw", counts=(4, 3))
+    image = sorted((tmp_path / "raw" / "TNBC_NucleiSegmentation").glob("Slide_*/*.png"))[0]
+    annotation = f"GT_{image.parent.name.split('_')[1]}/{image.name}"
+    image.unlink()
+    manifest = export_imagemask("TNBC_NucleiSegmentation", tmp_path / "with", data_dir=tmp_path / "raw")
+    assert manifest["unpaired"] == [[image.stem, f"annotation {annotation} has no image (no record made)"]]
+    (tmp_path / "raw" / "TNBC_NucleiSegmentation" / annotation).unlink()
+    clean = export_imagemask("TNBC_NucleiSegmentation", tmp_path / "without", data_dir=tmp_path / "raw")
+    assert "unpaired" not in clean and manifest["folders"] == clean["folders"]
+    with_digest, without_digest = tree_digest(tmp_path / "with"), tree_digest(tmp_path / "without")
+    del with_digest["imagemask.json"], without_digest["imagemask.json"]
+    assert with_digest == without_digest

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 from skimage.draw import polygon as skimage_polygon
@@ -162,11 +160,12 @@ def test_xml_entity_attacks_are_refused(tmp_path, document):
     assert path.name in str(error.value)
 
 
-def test_annotation_without_image_is_reported_by_name(tmp_path, caplog):
+def test_annotation_without_image_is_a_counted_skip_by_name(tmp_path):
     write_monuseg(tmp_path)
     tiff = sorted((tmp_path / "MoNuSegTestData").glob("*.tif"))[0]
     tiff.unlink()
-    with caplog.at_level(logging.WARNING, logger="nuclei_collection"):
-        prepared = prepare("nucleisegmentationbenchmark", tmp_path)
-    assert tiff.stem not in {item.image_id for item in prepared.splits.get("test", [])}
-    assert any(f"{tiff.stem}.xml" in message and "without a TIFF" in message for message in caplog.messages)
+    prepared = prepare("nucleisegmentationbenchmark", tmp_path)
+    report = SplitReport()
+    records = list(iter_split(prepared.source, prepared.splits["test"], report))
+    assert tiff.stem not in {record["image_id"] for record in records}
+    assert report.skipped == [(tiff.stem, f"annotation MoNuSegTestData/{tiff.stem}.xml has no TIFF image (no record made)")]

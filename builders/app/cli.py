@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 from ..base import NucleiCollectionError
 from ..schema import COUNT_NOUN
-from ..sources import CONFIG_SPECS
+from ..sources import CONFIG_SPECS, get_spec
 from ..views.tiles import DEFAULT_MIN_AREA
 
 
@@ -30,6 +32,26 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         else:
             options[key] = value
     return options
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts that must be at least 1 (``--num-proc 0`` is a mistake, not "auto")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def config_name(text: str) -> str:
+    """argparse type of a config name: unknown names get "did you mean" (sources.get_spec)."""
+    try:
+        get_spec(text)
+    except KeyError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -86,7 +108,16 @@ def _cmd_export_coco(args: argparse.Namespace) -> int:
     splits = ", ".join(f"{split}: {count}" for split, count in result.splits.items())
     print(f"{result.name}: {result.images} images ({splits}), {result.annotations} annotations")
     print(f"wrote {result.json_path} and {result.image_dir}/")
+    if result.max_nuclei_per_image > COCO_DEFAULT_MAX_DETS:
+        print(
+            f"note: up to {result.max_nuclei_per_image} nuclei per image: COCOeval's default maxDets (100) "
+            f"would cut the scores; set E.params.maxDets = [1, 10, {result.max_nuclei_per_image}] (docs/coco.md)"
+        )
     return 0
+
+
+#: pycocotools COCOeval's largest default maxDets
+COCO_DEFAULT_MAX_DETS = 100
 
 
 def _cmd_export_imagemask(args: argparse.Namespace) -> int:
@@ -115,10 +146,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+#: ``list``: licence column width (longer licences push the description right, never get cut)
+LICENSE_COLUMN = 16
+
+
+def config_lines(columns: int, full: bool = False) -> list[str]:
+    """``list`` output for a terminal ``columns`` wide: one line per config, description cut to fit
+    (``full``: the whole description wrapped below it). Names and licences are never cut."""
     width = max(map(len, CONFIG_SPECS))
+    lines = []
     for name, spec in CONFIG_SPECS.items():
-        print(f"{name.ljust(width)}  {spec.source.license:<16} {spec.description}")
+        head = f"{name.ljust(width)}  {spec.source.license.ljust(LICENSE_COLUMN)}  "
+        description = " ".join(spec.description.split())
+        if full:
+            lines.append(head.rstrip())
+            lines += textwrap.wrap(
+                description,
+                width=max(columns, 24),
+                initial_indent="    ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,  # licence ids (CC-BY-4.0) and names stay whole
+            )
+        elif columns - len(head) >= 20:
+            lines.append(head + textwrap.shorten(description, width=columns - len(head), placeholder=" ..."))
+        else:  # a long licence leaves no room: the description goes below it
+            lines.append(head.rstrip())
+            lines.append("    " + textwrap.shorten(description, width=max(columns - 4, 20), placeholder=" ..."))
+    return lines
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    print("\n".join(config_lines(shutil.get_terminal_size().columns, full=args.full)))
     return 0
 
 
@@ -183,17 +241,40 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0 if all(row["rows_ok"] for row in rows) else 1
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate
+
+    result = evaluate(
+        args.config,
+        args.pred,
+        data_dir=args.data_dir,
+        export=args.export,
+        split=args.split,
+        metrics=args.metrics,
+        missing=args.missing,
+        options=parse_options(args.option),
+        empty_score=args.empty_score,
+        score_threshold=args.score_threshold,
+        coco_images=args.coco_images,
+        pred_config=args.pred_config,
+    )
+    written = result.write(args.out)
+    print("\n".join(result.lines()))
+    print(f"wrote {', '.join(path.name for path in written.values())} to {args.out}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nuclei-collection", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build configs from raw data into parquet shards")
-    build.add_argument("configs", nargs="+", metavar="CONFIG", choices=sorted(CONFIG_SPECS))
+    build.add_argument("configs", nargs="+", metavar="CONFIG", type=config_name, help="config name(s) (see `list`)")
     build.add_argument("--data-dir", help="raw data folder (default: download where possible)")
     build.add_argument("--out", default="nuclei_collection", help="export folder (default: ./nuclei_collection)")
-    build.add_argument("--num-proc", type=int, default=1, help="reader processes (output is identical for any value)")
-    build.add_argument("--num-shards", type=int, help="force this many shards per split (for multi-worker streaming)")
+    build.add_argument("--num-proc", type=positive_int, default=1, help="reader processes, >= 1 (output is identical for any value)")
+    build.add_argument("--num-shards", type=positive_int, help="force this many shards per split (for multi-worker streaming)")
     build.add_argument("--max-shard-size", default="500MB", help="shard size limit (default 500MB)")
     build.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="reader option")
     build.add_argument("--cache-dir", help="download cache (default: the datasets cache)")
@@ -214,7 +295,7 @@ def make_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=_cmd_build)
 
     coco = commands.add_parser("export-coco", help="write DIR/<config>/ images + DIR/annotations/<config>.json (COCO)")
-    coco.add_argument("config", metavar="CONFIG", choices=sorted(CONFIG_SPECS))
+    coco.add_argument("config", metavar="CONFIG", type=config_name)
     coco.add_argument("--out", required=True, help="COCO folder (images in OUT/<config>/, JSON in OUT/annotations/)")
     coco.add_argument("--data-dir", help="raw data folder (default: download where possible)")
     coco.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="reader option")
@@ -224,7 +305,7 @@ def make_parser() -> argparse.ArgumentParser:
     imagemask = commands.add_parser(
         "export-imagemask", help="write {train,valid,test}/{images,masks} PNG folders (docs/imagemask.md)"
     )
-    imagemask.add_argument("config", metavar="CONFIG", choices=sorted(CONFIG_SPECS))
+    imagemask.add_argument("config", metavar="CONFIG", type=config_name)
     imagemask.add_argument("--out", required=True, help="output folder (replaced atomically)")
     imagemask.add_argument("--data-dir", help="raw data folder (default: download where possible)")
     imagemask.add_argument(
@@ -242,10 +323,11 @@ def make_parser() -> argparse.ArgumentParser:
     demo.add_argument("--preview", default="nuclei_collection_preview.png")
     demo.add_argument("--images", type=int, default=12)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--num-proc", type=int, default=1)
+    demo.add_argument("--num-proc", type=positive_int, default=1)
     demo.set_defaults(func=_cmd_demo)
 
-    listing = commands.add_parser("list", help="list the configs")
+    listing = commands.add_parser("list", help="list the configs (descriptions cut to the terminal width)")
+    listing.add_argument("--verbose", "-v", dest="full", action="store_true", help="full descriptions, wrapped")
     listing.set_defaults(func=_cmd_list)
 
     push = commands.add_parser("push", help="push an export to one Hugging Face dataset repo (one commit)")
@@ -274,6 +356,44 @@ def make_parser() -> argparse.ArgumentParser:
     stats.add_argument("out", nargs="?", default="nuclei_collection", metavar="OUT", help="export folder")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(func=_cmd_stats)
+
+    evaluation = commands.add_parser(
+        "evaluate", help="score predictions against a config's ground truth (docs/evaluation.md)"
+    )
+    evaluation.add_argument("config", metavar="CONFIG", help="config (or exported name, with --export)")
+    evaluation.add_argument(
+        "--pred",
+        required=True,
+        metavar="PATH",
+        help="label-map folder (<image_id>.png|.tif|.npy), COCO results .json, parquet export folder, "
+        "or PanNuke masks.npy",
+    )
+    truth = evaluation.add_mutually_exclusive_group()
+    truth.add_argument("--data-dir", metavar="RAW", help="ground truth from raw files (default: download)")
+    truth.add_argument("--export", metavar="OUT", help="ground truth from an export folder (`build --out`)")
+    evaluation.add_argument("--split", help="split to score (required when the config has several)")
+    evaluation.add_argument("--metrics", metavar="M,M", help="e.g. pq,aji,aji_plus,dsb2018,f1,dice,coco_ap,bpq,mpq")
+    evaluation.add_argument(
+        "--missing",
+        choices=("error", "empty"),
+        default="error",
+        help="image without prediction: error, or score as empty",
+    )
+    evaluation.add_argument(
+        "--empty-score", type=float, metavar="S", help="score empty-truth/empty-prediction images S (default: excluded)"
+    )
+    evaluation.add_argument(
+        "--score-threshold", type=float, metavar="T", help="drop predictions scoring below T (not for AP)"
+    )
+    evaluation.add_argument(
+        "--coco-images", metavar="JSON", help="COCO export annotations JSON (maps image numbers to ids)"
+    )
+    evaluation.add_argument("--pred-config", metavar="NAME", help="config inside a prediction export (default: CONFIG)")
+    evaluation.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="reader option")
+    evaluation.add_argument(
+        "--out", required=True, metavar="REPORT_DIR", help="report folder (summary.json, CSVs, figure.png)"
+    )
+    evaluation.set_defaults(func=_cmd_evaluate)
     return parser
 
 
@@ -284,8 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (NucleiCollectionError, ValueError, KeyError) as error:
-        # Our own errors already name the file and the reason: no traceback.
+    except (NucleiCollectionError, ValueError, KeyError, OSError) as error:
+        # Our own errors already name the file and the reason, and so does the file system's
+        # (permission denied, disk full midway: "[Errno 28] ...: 'path'"): no traceback.
         if args.verbose:
             raise
         print(f"error: {error}", file=sys.stderr)

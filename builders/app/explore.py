@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,12 @@ from datasets import ClassLabel, Features
 from PIL import Image
 
 from ..base import NucleiCollectionError
-from ..exporters.build import load_reports
+from ..exporters.build import REPORT_DIR, load_reports
 from ..exporters.card import count_noun, histogram
 from ..exporters.preview import record_overlay, record_segments
 from ..exporters.shards import count_rows, read_rows, split_shards
 from ..pipeline import features_for, item_records
-from ..schema import features_for_kind
+from ..schema import features_for_kind, float32_text
 from ..sources import prepare
 
 
@@ -37,15 +38,30 @@ def _check_index(index: int, size: int, where: str) -> None:
         raise NucleiCollectionError(f"{where}: index {index} out of range (0..{size - 1})")
 
 
+def existing_export_dir(out: Path | str) -> Path:
+    """``out`` as a folder to read an export from; a missing path or a file is named as such."""
+    out = Path(out).expanduser()
+    if not out.exists():
+        raise NucleiCollectionError(
+            f"{out}: no such folder; give the export folder written by `nuclei-collection build --out` "
+            f"(looked in {out.absolute().parent})"
+        )
+    if not out.is_dir():
+        raise NucleiCollectionError(f"{out}: is a file, not an export folder; give the folder `build --out` wrote")
+    return out
+
+
 def export_record(
     out: Path | str, config: str, index: int = 0, split: str | None = None
 ) -> tuple[dict[str, Any], Features]:
     """Record ``index`` of a split of an exported config, decoded, with its features."""
-    out = Path(out)
+    out = existing_export_dir(out)
     reports = load_reports(out)
     if config not in reports:
         exported = ", ".join(sorted(reports)) or "none"
-        raise NucleiCollectionError(f"{out}: config {config!r} is not exported there (exported: {exported})")
+        close = get_close_matches(config, sorted(reports), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise NucleiCollectionError(f"{out}: config {config!r} is not exported there (exported: {exported}){hint}")
     report = reports[config]
     split = _pick_split(split, list(report["splits"]), f"{out / config}")
     _check_index(index, report["splits"][split]["records"], f"{config}/{split}")
@@ -95,9 +111,16 @@ def describe(record: Mapping[str, Any], features: Features) -> list[str]:
     counts = category_counts(record, features)
     if counts:
         lines.append("categories: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    # Top-level scalars of other record kinds (semantic: mpp, magnification), then metadata.
+    lines += [f"{key}: {_text(record[key])}" for key in ("mpp", "magnification") if record.get(key) is not None]
     metadata = record.get("metadata") or {}
-    lines += [f"metadata.{key}: {value}" for key, value in metadata.items() if value is not None]
+    lines += [f"metadata.{key}: {_text(value)}" for key, value in metadata.items() if value is not None]
     return lines
+
+
+def _text(value: Any) -> str:
+    """Printed value: float32 fields rounded to what was stored (0.252, not 0.25200000405311584)."""
+    return float32_text(value) if isinstance(value, float) else str(value)
 
 
 def show(
@@ -129,10 +152,13 @@ def export_stats(out: Path | str) -> list[dict[str, Any]]:
     ``rows_ok`` compares the report with the rows actually in the parquet footers, so a
     damaged or hand-edited export shows up here.
     """
-    out = Path(out)
+    out = existing_export_dir(out)
     reports = load_reports(out)
     if not reports:
-        raise NucleiCollectionError(f"{out}: no exported config found (run `nuclei-collection build` first)")
+        raise NucleiCollectionError(
+            f"{out}: no exported config in this folder (no {REPORT_DIR}/<config>.json next to a <config>/ folder); "
+            "give the folder `nuclei-collection build --out` wrote, or build into it first"
+        )
     rows = []
     for config, report in reports.items():
         for split, stats in report["splits"].items():
@@ -144,6 +170,8 @@ def export_stats(out: Path | str) -> list[dict[str, Any]]:
                     "instances": f"{stats['objects']} {count_noun(report['source']['kind'])}",
                     "classes": histogram(stats.get("categories") or {}, limit=3),
                     "sizes": histogram(stats.get("sizes") or {}, limit=3),
+                    # keys already rounded by the build (shards.metadata_summary)
+                    "mpp": histogram((stats.get("metadata") or {}).get("mpp") or {"unknown": stats["records"]}, limit=2),
                     "shards": len(stats["shards"]),
                     "MiB": round(stats["num_bytes"] / 2**20, 1),
                     "rows_ok": count_rows(split_shards(out / config, split)) == stats["records"],

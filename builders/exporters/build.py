@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import replace_dir, write_bytes_atomic, write_text_atomic
+from ..atomic import check_output_dir, replace_dir, write_bytes_atomic, write_text_atomic
 from ..base import NucleiCollectionError, logger
-from ..pipeline import PreparedConfig, features_for
+from ..pipeline import PreparedConfig, features_for, log_split_report
 from ..sources import prepare
 from ..views import ViewSpec
 from .card import render_readme
@@ -39,6 +39,8 @@ from .preview import preview_png
 from .shards import metadata_summary
 
 REPORT_DIR = ".nuclei_collection"
+#: What an export folder is called in output path errors (its marker is REPORT_DIR).
+EXPORT_KIND = "a nuclei-collection export"
 PREVIEW_DIR = "previews"
 
 
@@ -95,7 +97,7 @@ def export_config(
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
 ) -> ConfigReport:
     """Write every split of a prepared config into ``out/<config>/`` atomically."""
-    out = Path(out)
+    out = check_output_dir(out, REPORT_DIR, EXPORT_KIND)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{prepared.name}-", dir=out))
     source = prepared.source
@@ -122,23 +124,8 @@ def export_config(
             )
             stats["metadata"] = metadata_summary([staging / name for name in stats["shards"]])
             report.splits[split] = stats
-            if split_report.notes:
-                # Counted anomalies (e.g. PanNuke ids spanning several components), once per split.
-                logger.warning(
-                    "%s/%s: %d note(s): %s",
-                    prepared.name,
-                    split,
-                    len(split_report.notes),
-                    "; ".join(f"{kind} x {n}" for kind, n in stats["counts"].items()),
-                )
-            if split_report.skipped:
-                logger.warning(
-                    "%s/%s: %d item(s) skipped:\n%s",
-                    prepared.name,
-                    split,
-                    len(split_report.skipped),
-                    "\n".join(f"  {item_id}: {reason}" for item_id, reason in split_report.skipped),
-                )
+            # Counted anomalies (e.g. PanNuke ids spanning several components) and skips, once per split.
+            log_split_report(f"{prepared.name}/{split}", split_report)
         empty = [split for split, stats in report.splits.items() if not stats["shards"]]
         for split in empty:
             # datasets cannot load a split without rows: leave it out of the export, say so.
@@ -197,6 +184,7 @@ def build(
     view under the derived name instead (``<config>_tiles512`` ...).
     """
     names = [configs] if isinstance(configs, str) else list(configs)
+    check_output_dir(out, REPORT_DIR, EXPORT_KIND)  # before any raw file is read or downloaded
     reports = []
     for name in names:
         prepared = prepare(name, data_dir, options, cache_dir=cache_dir, view=view)

@@ -25,6 +25,8 @@ COMMERCIAL_OK = ("CC0-1.0", "CC-BY-4.0", "CC-BY-3.0", "MIT", "Apache-2.0", "BSD-
 ALWAYS_SHOWN = ("magnification", "mpp")
 #: Histograms longer than this show their most frequent entries and "N more".
 HISTOGRAM_ENTRIES = 8
+#: Skipped items named in the card per split (the build report lists every one).
+CARD_SKIPS = 20
 
 
 def is_non_commercial(license_id: str) -> bool:
@@ -142,9 +144,10 @@ def _split_lines(split: str, stats: Mapping[str, Any], noun: str) -> list[str]:
     if stats.get("counts"):
         lines.append("  - counted: " + ", ".join(f"{k} {v}" for k, v in stats["counts"].items()))
     if stats.get("skipped"):
-        lines.append(
-            f"  - skipped items: {len(stats['skipped'])} (" + "; ".join(f"{i}: {r}" for i, r in stats["skipped"]) + ")"
-        )
+        skipped = stats["skipped"]
+        named = "; ".join(f"{i}: {r}" for i, r in skipped[:CARD_SKIPS])
+        more = f"; ... and {len(skipped) - CARD_SKIPS} more (all in the build report)" if len(skipped) > CARD_SKIPS else ""
+        lines.append(f"  - skipped items: {len(skipped)} ({named}{more})")
     return lines
 
 
@@ -152,7 +155,11 @@ def _config_section(name: str, report: Mapping[str, Any]) -> str:
     source = report["source"]
     lines = [f"### {name}", ""]
     if report.get("preview"):
-        lines += [f"![{name}: masks drawn over the first images]({report['preview']})", ""]
+        lines += [
+            f"![{name}: masks drawn over the first images (large images: a native-resolution crop)]"
+            f"({report['preview']})",
+            "",
+        ]
     lines += [source["description"], ""]
     lines.append(f"- Source: {source['name']} ({source['homepage']})")
     lines.append(f"- Licence: {_license_cell(source['license'])}")

@@ -27,12 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import replace_dir
-from ..base import (
-    NucleiCollectionError,
-    logger,
-)
-from ..pipeline import SplitReport, iter_split
+from ..atomic import check_output_dir, replace_dir
+from ..base import NucleiCollectionError
+from ..pipeline import SplitReport, iter_split, log_split_report
 from ..schema import CATEGORIES
 from ..sources import prepare
 
@@ -42,6 +39,9 @@ COCO_CATEGORIES: list[dict[str, Any]] = [
     {"id": index + 1, "name": name, "supercategory": "nucleus"} for index, name in enumerate(CATEGORIES)
 ]
 _EXPORT_NAME = re.compile(r"\w[\w.-]*")
+ANNOTATIONS_DIR = "annotations"
+#: What a COCO folder is called in output path errors (its marker is ANNOTATIONS_DIR).
+EXPORT_KIND = "a COCO export folder"
 
 
 # --------------------------------------------------------------------------- export
@@ -57,6 +57,8 @@ class CocoExport:
     images: int = 0
     annotations: int = 0
     splits: dict[str, int] = field(default_factory=dict)
+    #: most objects in one image (``info.max_nuclei_per_image``): COCOeval's maxDets must reach it
+    max_nuclei_per_image: int = 0
 
 
 def image_file_name(image_id: str) -> str:
@@ -106,8 +108,8 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
     """
     if not _EXPORT_NAME.fullmatch(name):
         raise NucleiCollectionError(f"export name {name!r} must be letters, digits, '_', '-' or '.'")
-    out = Path(out)
-    image_dir, json_path = out / name, out / "annotations" / f"{name}.json"
+    out = check_output_dir(out, ANNOTATIONS_DIR, EXPORT_KIND)
+    image_dir, json_path = out / name, out / ANNOTATIONS_DIR / f"{name}.json"
     if image_dir.exists() and not json_path.exists():
         raise NucleiCollectionError(
             f"{image_dir} exists but is not a COCO export (no {json_path}); refusing to replace it - choose another --out"
@@ -117,6 +119,7 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
     result = CocoExport(name=name, json_path=json_path, image_dir=image_dir)
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
+    max_nuclei = 0
     try:
         seen: set[str] = set()
         for split, records in splits.items():
@@ -134,6 +137,7 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
                 target.write_bytes(data)
                 images.append(_image_entry(len(images) + 1, file_name, record, split))
                 first_number = len(annotations) + 1
+                max_nuclei = max(max_nuclei, len(record["objects"]))
                 annotations += [
                     _annotation(first_number + k, len(images), obj) for k, obj in enumerate(record["objects"])
                 ]
@@ -141,7 +145,12 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
         if not images:
             raise NucleiCollectionError(f"{name}: no records were produced; nothing written to {out}")
         document = {
-            "info": {"description": f"{name} (nuclei-collection COCO export)"},
+            "info": {
+                "description": f"{name} (nuclei-collection COCO export)",
+                # COCOeval scores at most params.maxDets[-1] (default 100) detections per image;
+                # images here can hold more nuclei than that (docs/coco.md).
+                "max_nuclei_per_image": max_nuclei,
+            },
             "images": images,
             "annotations": annotations,
             "categories": COCO_CATEGORIES,
@@ -154,7 +163,7 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
         os.replace(staged_json, json_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    result.images, result.annotations = len(images), len(annotations)
+    result.images, result.annotations, result.max_nuclei_per_image = len(images), len(annotations), max_nuclei
     return result
 
 
@@ -171,17 +180,11 @@ def export_coco(
     ``name`` overrides the exported name (default: the config's export name, e.g.
     ``nuclei_stage1_train_csv_labels`` for ``labels=csv``).
     """
+    check_output_dir(out, ANNOTATIONS_DIR, EXPORT_KIND)  # before any raw file is read or downloaded
     prepared = prepare(config, data_dir, options, cache_dir=cache_dir)
     reports = {split: SplitReport() for split in prepared.splits}
     splits = {split: iter_split(prepared.source, items, reports[split]) for split, items in prepared.splits.items()}
     result = write_coco(name or prepared.name, splits, out)
     for split, report in reports.items():
-        if report.skipped:
-            logger.warning(
-                "%s/%s: %d item(s) skipped:\n%s",
-                result.name,
-                split,
-                len(report.skipped),
-                "\n".join(f"  {item_id}: {reason}" for item_id, reason in report.skipped),
-            )
+        log_split_report(f"{result.name}/{split}", report)
     return result

@@ -45,8 +45,9 @@ from typing import Any
 import numpy as np
 
 from .. import rle, schema
-from ..atomic import replace_dir
-from ..pipeline import SplitReport, iter_split
+from ..atomic import check_output_dir, replace_dir
+from ..base import is_skipped_item
+from ..pipeline import SplitReport, item_records, iter_split, log_split_report
 from ..raster import encode_png
 from ..sources import prepare
 
@@ -58,6 +59,9 @@ UPSTREAM_FOLDERS = {"train": "train", "validation": "valid", "test": "test"}
 #: class map pixel value of each category (0 = no object)
 CLASS_VALUES = {name: index + 1 for index, name in enumerate(schema.CATEGORIES)}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+MANIFEST = "imagemask.json"
+#: What an ImageMask folder is called in output path errors (its marker is MANIFEST).
+EXPORT_KIND = "an ImageMask export"
 
 
 def parse_split(text: str | Sequence[float] | None) -> tuple[float, float, float] | None:
@@ -137,10 +141,15 @@ def export_imagemask(
     if mask not in MASK_KINDS:
         raise ValueError(f"mask must be one of {MASK_KINDS}, got {mask!r}")
     ratios = parse_split(split)
+    out = check_output_dir(out, MANIFEST, EXPORT_KIND)  # before any raw file is read or downloaded
     prepared = prepare(config, data_dir, options, cache_dir=cache_dir)
     if prepared.source.kind != "instance":
         raise ValueError(f"{config} is not an instance config; the ImageMask export needs objects")
-    pooled = [(name, item) for name, items in prepared.splits.items() for item in items]
+    # Items listed only to be counted (an annotation without its image) take no part in the
+    # split rule, so they never move other images between folders; they are reported below.
+    listed = [(name, item) for name, items in prepared.splits.items() for item in items]
+    pooled = [(name, item) for name, item in listed if not is_skipped_item(item)]
+    unpaired = [item_records(prepared.source, item)[2] for _, item in listed if is_skipped_item(item)]
     stems = [file_stem(item.image_id) for _, item in pooled]
     if len(set(stems)) != len(stems):
         raise ValueError(f"{config}: image ids are not unique across splits (or collide as file names)")
@@ -152,7 +161,6 @@ def export_imagemask(
     else:
         assignment = assign_folders([item.image_id for _, item in pooled], ratios, seed)
 
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{out.name}-", dir=out.parent))
     write_mask = MASK_WRITERS[mask]
@@ -187,7 +195,11 @@ def export_imagemask(
                 "annotation": dict(sorted(annotation.items())),
                 "skipped": [list(s) for s in report.skipped],
             }
-        (staging / "imagemask.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            log_split_report(f"{config} -> {folder}", report)
+        if unpaired:
+            manifest["unpaired"] = [list(s) for s in unpaired]
+            log_split_report(f"{config} (unpaired files)", SplitReport(skipped=list(unpaired)))
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         replace_dir(staging, out)
     finally:
         if staging.exists():

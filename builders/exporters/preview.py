@@ -12,6 +12,7 @@ from datasets import Features
 from PIL import Image
 
 from .. import rle
+from ..runs import ObjectSegments
 from .shards import read_rows
 
 
@@ -98,12 +99,61 @@ def contact_sheet(tiles: Iterable[Image.Image], columns: int = 4, size: int = 25
 
 #: Images drawn into a config's preview (the first ones of its first split).
 PREVIEW_IMAGES = 4
+#: Height of a preview tile. An image more than twice as large on a side is not shrunk (its
+#: nuclei would become dots) but shown as a native-resolution PREVIEW_SIZE crop.
+PREVIEW_SIZE = 256
+
+
+def crop_window(record: Mapping[str, Any], size: int = PREVIEW_SIZE) -> tuple[int, int, int, int] | None:
+    """``(x, y, w, h)`` of the native-resolution crop shown for a large record, None for small ones.
+
+    The window (at most ``size`` x ``size``) is the one of a half-window grid that holds the
+    most object pixels (first such window in reading order; the centre if there are none),
+    so a partially annotated image shows annotated nuclei.
+    """
+    height, width = int(record["height"]), int(record["width"])
+    if max(height, width) <= 2 * size:
+        return None
+    crop_w, crop_h = min(size, width), min(size, height)
+    segments = _segments(record_segments(record), height, width)
+    cell = max(size // 2, 1)
+    grid = np.zeros((-(-height // cell), -(-width // cell)))
+    rows = (segments.row0 + segments.row1 - 1) // 2  # a segment counts in the cell of its middle row
+    np.add.at(grid, (rows // cell, segments.col // cell), segments.row1 - segments.row0)
+    span_y, span_x = min(max(crop_h // cell, 1), grid.shape[0]), min(max(crop_w // cell, 1), grid.shape[1])
+    totals = np.lib.stride_tricks.sliding_window_view(grid, (span_y, span_x)).sum(axis=(2, 3))
+    if totals.max(initial=0) > 0:
+        cy, cx = np.unravel_index(int(np.argmax(totals)), totals.shape)  # argmax: first in reading order
+        x, y = int(cx) * cell, int(cy) * cell
+    else:
+        x, y = (width - crop_w) // 2, (height - crop_h) // 2
+    return min(x, width - crop_w), min(y, height - crop_h), crop_w, crop_h
+
+
+def _segments(segments: Sequence[Mapping[str, Any]], height: int, width: int) -> ObjectSegments:
+    indexed = [{"id": k + 1, "segmentation": seg["segmentation"]} for k, seg in enumerate(segments)]
+    return ObjectSegments.from_objects(indexed, height, width)
+
+
+def preview_tile(record: Mapping[str, Any], size: int = PREVIEW_SIZE) -> Image.Image:
+    """The overlay shown for a record in the card: whole, or a native-resolution crop if large."""
+    window = crop_window(record, size)
+    if window is None:
+        return record_overlay(record)
+    x, y, w, h = window
+    image = record["image"]
+    if image is None:
+        pixels = np.full((h, w), 128, dtype=np.uint8)
+    else:
+        pixels = np.asarray(image)[y : y + h, x : x + w]
+    cut = _segments(record_segments(record), int(record["height"]), int(record["width"])).crop(x, y, w, h)
+    return overlay(pixels, cut.encode(cut.pixel_counts() > 0))
 
 
 def preview_png(config_dir: Path, shards: Sequence[str], features: Features) -> bytes:
-    """PNG bytes of the first images of a split with their masks drawn over them."""
+    """PNG bytes of the first images of a split with their masks drawn over them (large images cropped)."""
     records = read_rows([config_dir / name for name in shards], 0, PREVIEW_IMAGES, features)
-    sheet = contact_sheet((record_overlay(record) for record in records), columns=PREVIEW_IMAGES)
+    sheet = contact_sheet((preview_tile(record) for record in records), columns=PREVIEW_IMAGES, size=PREVIEW_SIZE)
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG", optimize=True)  # no timestamps: same input, same bytes
     return buffer.getvalue()

@@ -16,6 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets import Features
 
+from ..schema import float32_text
+
 #: Metadata fields summarised per split for the card and ``stats`` (value -> image count).
 SUMMARY_FIELDS: tuple[str, ...] = ("modality", "stain", "organ", "magnification", "mpp", "annotation")
 
@@ -59,7 +61,7 @@ def _summary_key(value: Any) -> str:
     if value is None:
         return "unknown"
     if isinstance(value, float):
-        return f"{value:.4g}"  # float32 values such as 0.2500000037 -> "0.25"
+        return float32_text(value)  # float32 columns: 0.25200000405311584 -> "0.252"
     return str(value)
 
 

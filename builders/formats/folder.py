@@ -23,7 +23,9 @@ sorted (never file-system order) and cheap; everything else is the shared pipeli
 
 from __future__ import annotations
 
+import glob
 import re
+import string
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,6 +44,7 @@ from ..base import (
     logged_notes,
     option_choice,
     relative_posix,
+    skipped_item,
     sorted_dirs,
     sorted_files,
 )
@@ -116,6 +119,14 @@ class FolderSource(Source):
         return self.default_split
 
     def list_items(self, root: Path) -> dict[str, list[Item]]:
+        """Image items (sorted), then a counted skip for every annotation file no image claims."""
+        splits = self.image_items(root)
+        for split, item in self.unclaimed_annotations(root, [i for items in splits.values() for i in items]):
+            splits.setdefault(split, []).append(item)
+        return splits
+
+    def image_items(self, root: Path) -> dict[str, list[Item]]:
+        """One item per file matching :attr:`image_pattern`, with its annotation (or None)."""
         pattern = re.compile(self.image_pattern, self.pattern_flags)
         found = []
         for path in self.candidate_files(root):
@@ -142,9 +153,69 @@ class FolderSource(Source):
             splits.setdefault(self.split_of(fields), []).append(item)
         return splits
 
+    # -- annotations without an image: counted, never silent --------------------------------
+    def annotation_files(self, root: Path) -> list[Path]:
+        """Every file that looks like an annotation of this layout (sorted).
+
+        Default: the files matching :attr:`annotation` with each ``{field}`` a wildcard and,
+        where the field is a group of :attr:`image_pattern`, that group's pattern (so
+        ``data/preprocessed-data/{collection}/{name}`` with ``collection`` = ``gnf|ic100``
+        leaves other collections alone). Override where annotation folders also hold files
+        that are not annotations of this reader.
+        """
+        template, globbed = self.annotation, self.annotation_kind == "instance_files"  # its template is a glob
+        wildcard = "".join(
+            (text if globbed else glob.escape(text)) + ("*" if field is not None else "")
+            for text, field, _, _ in _fields(template)
+        )
+        matcher = self._annotation_matcher()
+        return sorted(
+            (
+                path
+                for path in root.glob(wildcard)
+                if path.is_file()
+                and not any(is_junk(Path(part)) for part in path.relative_to(root).parts)
+                and matcher.fullmatch(relative_posix(path, root))
+            ),
+            key=lambda p: p.relative_to(root).parts,
+        )
+
+    def unclaimed_annotations(self, root: Path, items: Sequence[Item]) -> list[tuple[str, Item]]:
+        """``(split, counted-skip item)`` for every :meth:`annotation_files` file no listed item uses."""
+        claimed: set[str] = set()
+        for item in items:
+            for value in item.files.values():
+                values = value if isinstance(value, (list, tuple)) else [value]
+                claimed.update(str(Path(v)) for v in values if v)
+        orphans = [path for path in self.annotation_files(root) if str(path) not in claimed]
+        return self.orphan_items(root, orphans)
+
+    def orphan_items(self, root: Path, paths: Sequence[Path]) -> list[tuple[str, Item]]:
+        """One counted skip per annotation file without an image; its id is the image id the
+        file's name implies (when the templates allow it), else the file's relative path."""
+        matcher = self._annotation_matcher()
+        orphans = []
+        for path in paths:
+            relative = relative_posix(path, root)
+            match = matcher.fullmatch(relative)
+            fields = {k: v for k, v in (match.groupdict() if match else {}).items() if v is not None}
+            if "name" in fields:
+                fields.setdefault("stem", Path(fields["name"]).stem)
+                fields.setdefault("suffix", Path(fields["name"]).suffix)
+            try:
+                image_id, split = self.image_id_template.format(**fields), self.split_of(fields)
+            except (KeyError, IndexError, ValueError):
+                image_id, split = relative, self.default_split
+            orphans.append((split, skipped_item(image_id, f"annotation {relative} has no image (no record made)")))
+        return orphans
+
+    def _annotation_matcher(self) -> re.Pattern[str]:
+        globbed = self.annotation_kind == "instance_files"
+        return _annotation_regex(self.annotation, self.image_pattern, self.pattern_flags, globbed)
+
     def image_missing(self, root: Path, image_id: str, reason: str) -> Item:
-        """An item for an annotation without its image: reading it is a counted skip with ``reason``."""
-        return Item(image_id=image_id, files={"image": None, "annotation": None}, attrs={"skip_reason": reason})
+        """An item for an annotation without its image: a counted skip with ``reason``."""
+        return skipped_item(image_id, reason)
 
     def instance_files(self, root: Path, pattern: str) -> list[Path]:
         """Per-instance files of one image (``instance_files``): the glob's matches, sorted."""
@@ -168,8 +239,6 @@ class FolderSource(Source):
         return {}
 
     def read(self, item: Item) -> Sample:
-        if item.files["image"] is None:  # an annotation whose image is missing: counted, never silent
-            raise SkipItem(item.image_id, item.attrs["skip_reason"])
         annotation = item.files["annotation"]
         unannotated = not annotation
         if unannotated and self.options.get("unannotated", "skip") == "skip":
@@ -212,6 +281,63 @@ class FolderSource(Source):
     def skip_instance_file(self, path: Path, error: BadInputError) -> bool:
         """Whether an unreadable per-instance file is a known upstream fault to skip (default: no)."""
         return False
+
+
+def _fields(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    return list(string.Formatter().parse(template))
+
+
+def _group_patterns(pattern: str) -> dict[str, str]:
+    """Named group -> its sub-pattern in a regular expression (nested names made non-capturing)."""
+    groups: dict[str, str] = {}
+    for match in re.finditer(r"\(\?P<(\w+)>", pattern):
+        depth, index, in_class = 1, match.end(), False
+        while index < len(pattern) and depth:
+            char = pattern[index]
+            if char == "\\":
+                index += 1
+            elif in_class:
+                in_class = char != "]"
+            elif char == "[":
+                in_class = True
+            elif char in "()":
+                depth += 1 if char == "(" else -1
+            index += 1
+        body = pattern[match.end() : index - 1]
+        groups.setdefault(match.group(1), re.sub(r"\(\?P<\w+>", "(?:", body))
+    return groups
+
+
+def _literal_regex(text: str, globbed: bool) -> str:
+    """Regex of a template's literal text (``*`` and ``?`` as glob wildcards when ``globbed``)."""
+    escaped = re.escape(text)
+    return escaped.replace(r"\*", "[^/]*").replace(r"\?", "[^/]") if globbed else escaped
+
+
+def _annotation_regex(template: str, image_pattern: str, flags: int, globbed: bool = False) -> re.Pattern[str]:
+    """Regex of the root-relative annotation paths the template can produce: each field a named
+    group (its image_pattern group where there is one, else one path component)."""
+    groups = _group_patterns(image_pattern)
+    parts, seen = [], set()
+    for text, field, _, _ in _fields(template):
+        parts.append(_literal_regex(text, globbed))
+        if field is None:
+            continue
+        if field in seen:
+            parts.append(f"(?P={field})")
+            continue
+        seen.add(field)
+        body = groups.get(field, "[^/]+")
+        if "(?P=" in body:  # a back-reference to a group outside it: fall back to any component
+            body = "[^/]+"
+        parts.append(f"(?P<{field}>{body})")
+    try:
+        return re.compile("".join(parts), flags)
+    except re.error:  # an exotic image pattern: any path component per field
+        return re.compile(
+            "".join(_literal_regex(t, globbed) + (f"(?P<{f}>[^/]+)" if f else "") for t, f, _, _ in _fields(template)),
+            flags,
+        )
 
 
 def colour_outline_labels(

@@ -7,27 +7,36 @@ receives a :class:`~..base.ConfigSpec`, never a name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from difflib import get_close_matches
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from .. import pipeline
-from ..base import ConfigSpec
+from ..base import ConfigSpec, NucleiCollectionError
 from ..views import ViewSpec, apply_view
 from . import (
     bbbc006,
     bbbc007,
     bbbc018,
     bbbc020,
+    bbbc039,
     bcss,
     cluster_nuclei,
     coco,
+    consep,
+    cpm,
+    cryonuseg,
     dsb2018,
     isbi2009,
     janowczyk,
+    lizard,
+    monusac,
     monuseg,
+    nuinsseg,
     pannuke,
+    s_bsst265,
     tnbc,
 )
 
@@ -38,12 +47,20 @@ READERS: tuple[ModuleType, ...] = (
     bbbc007,
     bbbc018,
     bbbc020,
+    bbbc039,
+    s_bsst265,
     isbi2009,
     cluster_nuclei,
     monuseg,
+    monusac,
+    nuinsseg,
+    cryonuseg,
     tnbc,
     janowczyk,
     pannuke,
+    lizard,
+    consep,
+    cpm,
     bcss,
     coco,
 )
@@ -62,11 +79,36 @@ def _collect() -> dict[str, ConfigSpec]:
 CONFIG_SPECS: dict[str, ConfigSpec] = _collect()
 
 
+class UnknownConfigError(NucleiCollectionError, KeyError):
+    """A config name that is not registered; the message suggests the closest names."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
+def unknown_config_message(name: str, known: Iterable[str]) -> str:
+    """``unknown config 'X'; did you mean 'Y'?`` (closest names first), else the list of known names."""
+    known = sorted(known)
+    wanted = name.lower()
+
+    def names_of(config: str) -> tuple[str, ...]:  # a config is also found by its source's name
+        spec = CONFIG_SPECS.get(config)
+        return (config.lower(), spec.source.name.lower()) if spec else (config.lower(),)
+
+    # Case-insensitive or prefix matches first ("bbbc006", "monuseg", "tnbc"), then difflib's.
+    close = [k for k in known if any(n == wanted or (len(wanted) >= 3 and n.startswith(wanted)) for n in names_of(k))]
+    close += [k for k in get_close_matches(name, known, n=3, cutoff=0.6) if k not in close]
+    if close:
+        suggestions = " or ".join(map(repr, close[:3]))
+        return f"unknown config {name!r}; did you mean {suggestions}? (`nuclei-collection list` shows all)"
+    return f"unknown config {name!r}; known configs: {', '.join(known)}"
+
+
 def get_spec(name: str) -> ConfigSpec:
     try:
         return CONFIG_SPECS[name]
     except KeyError:
-        raise KeyError(f"unknown config {name!r}; known configs: {', '.join(sorted(CONFIG_SPECS))}") from None
+        raise UnknownConfigError(unknown_config_message(name, CONFIG_SPECS)) from None
 
 
 def prepare(

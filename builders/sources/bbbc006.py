@@ -32,8 +32,10 @@ from ..base import (
     MissingDataError,
     Sample,
     SkipItem,
+    is_junk,
     logged_notes,
     logger,
+    skipped_item,
     sorted_dirs,
     sorted_files,
 )
@@ -133,7 +135,7 @@ class BBBC006(BBBCSource):
                 raise MissingDataError(
                     self.missing_message(root, f"the plane folder {missing[0]} is missing (present: {have})")
                 )
-        labels, plates = _index_labels(root / LABELS_DIR)
+        labels, plates, unnamed = _index_labels(root / LABELS_DIR)
         items = []
         for z in planes:
             images = _index_plane(present[z])
@@ -154,6 +156,11 @@ class BBBC006(BBBCSource):
                         attrs={"root": str(root), "z": z},
                     )
                 )
+        # A label PNG that pairs with no field is named in the report, never dropped silently.
+        items += [
+            skipped_item(path.stem, f"label {LABELS_DIR}/{path.name} is not named <plate>_<well>_s<site>.png: no image")
+            for path in unnamed
+        ]
         return {"train": items}
 
     def read(self, item: Item) -> Sample:
@@ -166,9 +173,8 @@ class BBBC006(BBBCSource):
         pixels = read_image(image_path)
         if pixels.ndim != 2 or pixels.dtype not in (np.uint8, np.uint16):
             raise BadInputError(image_path, f"expected a 16-bit grey TIFF, got {pixels.dtype} of shape {pixels.shape}")
+        # An all-zero label image (upstream p22) is counted by the pipeline as "empty ground truth".
         label_map, notes = read_label_map(label_path, pixels.shape)
-        if not label_map.any():
-            notes.append(f"label image has no objects ({label_path.name})")
         notes = logged_notes(item.image_id, notes)
         actin = item.files["actin"]
         metadata = self.field_metadata(
@@ -181,19 +187,21 @@ class BBBC006(BBBCSource):
         return Sample(image_id=item.image_id, image=pixels, label_map=label_map, metadata=metadata, notes=notes)
 
 
-def _index_labels(folder: Path) -> tuple[dict[FieldKey, Path], dict[FieldKey, str]]:
-    """Label PNG per field, and the plate prefix of its name."""
-    labels, plates = {}, {}
+def _index_labels(folder: Path) -> tuple[dict[FieldKey, Path], dict[FieldKey, str], list[Path]]:
+    """Label PNG per field, the plate prefix of its name, and the PNGs not named like a field's label."""
+    labels, plates, unnamed = {}, {}, []
     for path in sorted_files(folder, [".png"]):
         match = LABEL_NAME.match(path.name)
+        if is_junk(path):
+            continue
         if not match:
-            logger.warning("BBBC006: ignoring %s (not named <plate>_<well>_s<site>.png)", path)
+            unnamed.append(path)
             continue
         key = (match["well"].lower(), int(match["site"]))
         if key in labels:
             raise BadInputError(path, f"second label image for well {key[0]} site {key[1]} (first: {labels[key].name})")
         labels[key], plates[key] = path, match["plate"]
-    return labels, plates
+    return labels, plates, unnamed
 
 
 def _index_plane(folder: Path) -> dict[tuple[str, int, int], tuple[str, Path]]:

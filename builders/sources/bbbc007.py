@@ -108,9 +108,14 @@ class BBBC007(BBBCSource, FolderSource):
         root = Path(item.attrs["root"])
         return {"other_channels": channel_entries(root, [("actin", Path(actin) if actin else None)])}
 
+    def annotation_files(self, root: Path) -> list[Path]:
+        # An outline named like an image that is not a DNA image is the actin image's (cells, not
+        # used); only outlines without any image of their name can be nuclei left without an image.
+        return [p for p in super().annotation_files(root) if not (root / IMAGES_DIR / p.parent.name / p.name).is_file()]
+
     def list_items(self, root: Path) -> dict[str, list[Item]]:
         splits = super().list_items(root)
-        used = {Path(p).name for item in splits.get("train", []) for p in (item.files["image"], item.files["actin"]) if p}
+        used = {Path(p).name for item in splits.get("train", []) for p in (item.files.get("image"), item.files.get("actin")) if p}
         for folder in sorted_dirs(root / IMAGES_DIR):
             for path in sorted_files(folder, [".tif"]):
                 if path.name not in used:

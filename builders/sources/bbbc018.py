@@ -32,7 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from ..base import BadInputError, ConfigSpec, Item, Sample, SkipItem, logged_notes, option_bool, sorted_files
+from ..base import (
+    BadInputError,
+    ConfigSpec,
+    Item,
+    Sample,
+    SkipItem,
+    logged_notes,
+    option_bool,
+    skipped_item,
+    sorted_files,
+)
 from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
 from ..formats.outlines import outline_file_labels
 
@@ -40,6 +50,7 @@ SET_ID = "BBBC018"
 IMAGES_DIR = "BBBC018_v1_images"
 OUTLINES_DIR = "BBBC018_v1_outlines"
 CHANNELS = ("DNA", "actin", "pH3")
+NUCLEI_SUFFIX = "-nuclei.png"
 IMAGE_NAME = re.compile(r"^(?P<field>.+)-(?P<channel>DNA|actin|pH3)\.dib$", re.IGNORECASE)
 
 CITATION = (
@@ -94,20 +105,28 @@ class BBBC018(BBBCSource):
         items = []
         for field, channels in sorted(fields.items()):
             outline = root / OUTLINES_DIR / f"{field}-nuclei.png"
-            files = {channel: channels.get(channel) for channel in CHANNELS}
+            # "image": the DNA channel (the record's image); the other channels by name
+            files = {"image": channels.get("DNA"), **{channel: channels.get(channel) for channel in CHANNELS[1:]}}
             files["outline"] = str(outline) if outline.is_file() else None
             items.append(Item(image_id=field, files=files, attrs={"root": str(root)}))
+        # Nucleus outlines of fields with no image at all: counted skips, never dropped silently.
+        for outline in sorted_files(root / OUTLINES_DIR, [".png"]):
+            field = outline.name[: -len(NUCLEI_SUFFIX)] if outline.name.lower().endswith(NUCLEI_SUFFIX) else None
+            if field is not None and field not in fields:
+                items.append(
+                    skipped_item(field, f"outline {OUTLINES_DIR}/{outline.name} has no image {IMAGES_DIR}/{field}-*.DIB")
+                )
         return {"train": items}
 
     def read(self, item: Item) -> Sample:
         root = Path(item.attrs["root"])
-        if item.files["DNA"] is None:
+        if item.files["image"] is None:
             raise SkipItem(item.image_id, f"no {item.image_id}-DNA.DIB in {IMAGES_DIR}/ (only other channels)")
         if item.files["outline"] is None:
             raise SkipItem(
                 item.image_id, f"no outline file {OUTLINES_DIR}/{item.image_id}-nuclei.png (known for 10779)"
             )
-        image_path = Path(item.files["DNA"])
+        image_path = Path(item.files["image"])
         pixels = read_cellomics_dib(image_path)
         label_map, notes = outline_file_labels(
             item.files["outline"], pixels.shape, int(self.options["min_area"]), flip=self.flip_outlines

@@ -33,7 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base import BadInputError, ConfigSpec, Item, MissingDataError, logger, sorted_dirs, sorted_files
+from ..base import (
+    BadInputError,
+    ConfigSpec,
+    Item,
+    MissingDataError,
+    is_junk,
+    relative_posix,
+    skipped_item,
+    sorted_dirs,
+    sorted_files,
+)
 from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
 from ..formats.folder import FolderSource
 
@@ -88,19 +98,32 @@ class BBBC020(BBBCSource, FolderSource):
         if masks_root is None:
             raise MissingDataError(self.missing_message(root, f"the nucleus mask folder {NUCLEI_DIRS[0]}/ is missing"))
         self._masks: dict[str, list[tuple[int, Path]]] = {}
+        unnamed = []
         for path in sorted_files(masks_root):
+            if is_junk(path):
+                continue
             if match := MASK_NAME.match(path.name):
                 self._masks.setdefault(match["field"], []).append((int(match["n"]), path))
-        by_field = {item.attrs["field"]: item for item in super().list_items(root).get("train", [])}
-        folders = sorted_dirs(root / IMAGES_DIR)
-        orphans = sorted(set(self._masks) - {folder.name for folder in folders})
-        if orphans:
-            logger.warning("BBBC020: masks of fields without an image folder ignored: %s", ", ".join(orphans))
-        items = [
-            by_field.get(f.name) or self.image_missing(root, f"{f.name}_c5", f"no {f.name}_c5.TIF in {IMAGES_DIR}/{f.name}/")
-            for f in folders
+            else:
+                unnamed.append(path)
+        by_field = {item.attrs["field"]: item for item in self.image_items(root).get("train", [])}
+        folders = [f for f in sorted_dirs(root / IMAGES_DIR) if not is_junk(f)]
+        items = [by_field.get(f.name) or self._without_image(masks_root, f.name, f"no {f.name}_c5.TIF in {IMAGES_DIR}/{f.name}/") for f in folders]
+        # Every mask file is accounted for: masks of fields without an image folder, files not
+        # named like a nucleus mask (counted skips, named in the build report).
+        for field in sorted(set(self._masks) - {f.name for f in folders}):
+            items.append(self._without_image(masks_root, field, f"no image folder {IMAGES_DIR}/{field}/"))
+        items += [
+            skipped_item(relative_posix(path, root), "not named <field>_c5_<n>.TIF: not a nucleus mask of any field")
+            for path in unnamed
         ]
         return {"train": items}
+
+    def _without_image(self, masks_root: Path, field: str, reason: str) -> Item:
+        masks = len(self._masks.get(field, []))
+        if masks:
+            reason += f"; its {masks} nucleus mask file(s) {masks_root.name}/{field}_c5_<n>.TIF are not used"
+        return skipped_item(f"{field}_c5", reason)
 
     def instance_files(self, root: Path, field: str) -> list[Path]:
         return [path for _, path in sorted(self._masks.get(field, []))]

@@ -53,9 +53,9 @@ from ..base import (
     MissingDataError,
     Sample,
     Source,
-    logger,
     option_bool,
     relative_posix,
+    skipped_item,
     sorted_files,
 )
 from ..raster import read_png_verbatim
@@ -330,8 +330,6 @@ class _AmgadROIs(Source):
                 masks[path.stem] = path
             else:
                 ignored.append(path.name)
-        if ignored:
-            logger.warning("%s: %d PNG(s) in masks/ without an ROI name ignored: %s", self.name, len(ignored), ignored)
         rgb_folder = None if self.masks_only else self._rgb_folder(root)
         rgbs: dict[str, Path] = {}
         if not self.masks_only:
@@ -348,11 +346,6 @@ class _AmgadROIs(Source):
                     f"{len(missing)} of {len(masks)} masks have no RGB image of the same name here "
                     f"(first: {', '.join(missing[:5])}); download them, or build masks without images "
                     "with --option masks_only=true",
-                )
-            unmatched = sorted(set(rgbs) - set(masks))
-            if unmatched:
-                logger.warning(
-                    "%s: %d RGB image(s) without a mask ignored (first: %s)", self.name, len(unmatched), unmatched[:5]
                 )
         splits: dict[str, list[Item]] = {"train": [], "test": []}
         for stem, mask_path in masks.items():
@@ -374,6 +367,17 @@ class _AmgadROIs(Source):
                     },
                 )
             )
+        # What cannot form a record is counted and named in the build report, never dropped
+        # silently: RGB images without a mask (in the split their name gives) and mask PNGs
+        # without an ROI name.
+        for stem in sorted(set(rgbs) - set(masks)):
+            roi = parse_roi_name(stem)
+            reason = f"RGB image {rgb_folder.name}/{stem}.png has no mask masks/{stem}.png (no record made)"
+            splits[official_split(roi.site) if roi else "train"].append(skipped_item(stem, reason))
+        splits["train"] += [
+            skipped_item(name, f"masks/{name} is not named like an ROI (<slide>_xmin<X>_ymin<Y>_...): not read")
+            for name in ignored
+        ]
         return {split: items for split, items in splits.items() if items}
 
     # -- reading -------------------------------------------------------------------------

@@ -111,9 +111,10 @@ class CocoSource(Source):
     def find_root(self, data_dir: Path) -> Path | None:
         self.json_path = self._json_path(data_dir)
         self._document = _load_document(self.json_path)  # kept for list_items, then dropped
-        images = self._document["images"]
+        names = [str(image.get("file_name", "")) for image in self._document["images"]]
         for folder in (data_dir / self.json_path.stem, data_dir):
-            if folder.is_dir() and (not images or (folder / str(images[0].get("file_name", ""))).is_file()):
+            # The folder that holds the listed images (any of them: a missing one is named when read).
+            if folder.is_dir() and (not names or any((folder / name).is_file() for name in names)):
                 return folder
         return None
 

@@ -41,9 +41,12 @@ from ..base import (
     Sample,
     SkipItem,
     Source,
+    is_junk,
+    is_skipped_item,
     logger,
     printable_name,
     relative_posix,
+    skipped_item,
     sorted_dirs,
     sorted_files,
 )
@@ -148,6 +151,26 @@ def _image_folders(root: Path) -> list[Path]:
     return [folder for folder in sorted_dirs(root) if _is_image_folder(folder)]
 
 
+def _folders_without_image(root: Path) -> list[Item]:
+    """A counted skip for every id folder with ``masks/`` or ``images/`` but no ``images/<id>.png``.
+
+    Such a folder cannot become a record; listing only the folders that have their image
+    would drop it (and its masks) without a word.
+    """
+    skipped = []
+    for folder in sorted_dirs(root):
+        if is_junk(folder) or _is_image_folder(folder):
+            continue
+        parts = [name for name in ("masks", "images") if (folder / name).is_dir()]
+        if not parts:
+            continue  # not an id folder (e.g. an unrelated folder next to them)
+        masks = len(sorted_files(folder / "masks", [".png"])) if "masks" in parts else 0
+        has = f"masks/ ({masks} mask PNG(s))" if "masks" in parts else "images/"
+        reason = f"id folder {printable_name(folder.name)}/ has {has} but no images/{printable_name(folder.name)}.png"
+        skipped.append(skipped_item(folder.name, reason))
+    return skipped
+
+
 def _next_to(root: Path, filename: str) -> Path | None:
     """``filename`` in the image root or one folder up (manual and downloaded layouts)."""
     for folder in (root, root.parent):
@@ -190,22 +213,23 @@ class _DSB2018Source(Source):
         assert csv_path is not None
         folders = _image_folders(root)
         index = csv_rle.index_csv(csv_path)
-        absent_images, absent_rows = index.absent(folder.name for folder in folders)
-        if absent_images:
-            logger.warning(
-                "%s: %d row(s) of %d image(s) have no image folder under %s; not turned into records",
-                csv_path.name,
-                absent_rows,
-                absent_images,
-                root,
-            )
-        return [
+        items = [
             Item(
                 image_id=printable_name(folder.name),
                 files={"image": str(folder / "images" / f"{folder.name}.png"), "labels": str(csv_path)},
                 attrs={"root": str(root), "rows": tuple(index.rows.get(folder.name, ()))},
             )
             for folder in folders
+        ]
+        # Rows of images that are not here: one counted skip per image, named in the build report.
+        absent = sorted(set(index.rows) - {folder.name for folder in folders})
+        return items + [
+            skipped_item(
+                image_id,
+                f"{len(index.rows[image_id])} row(s) in {csv_path.name} but no image folder "
+                f"{printable_name(image_id)}/images/{printable_name(image_id)}.png",
+            )
+            for image_id in absent
         ]
 
     def _sample(
@@ -323,15 +347,20 @@ class DSB2018StageTrain(_DSB2018Source):
                         attrs={"root": str(root)},
                     )
                 )
+            items += _folders_without_image(root)
         subset = self.options["subset"]
         if subset == "all":
             return {"train": items}
+        # Counted skips (no image, so no modality) take no part in the split rule; each local
+        # split reports them, as every build accounts for what it saw.
+        unpaired = [item for item in items if is_skipped_item(item)]
+        items = [item for item in items if not is_skipped_item(item)]
         modalities = {item.image_id: modality_of(read_png_verbatim(item.files["image"])[0]) for item in items}
         validation = local_split(modalities, float(self.options["val_fraction"]), int(self.options["seed"]))
         if subset == "local_val":
-            return {"validation": [i for i in items if i.image_id in validation]}
+            return {"validation": [i for i in items if i.image_id in validation] + unpaired}
         if subset == "local_train":
-            return {"train": [i for i in items if i.image_id not in validation]}
+            return {"train": [i for i in items if i.image_id not in validation] + unpaired}
         raise ValueError(f"{self.name}: subset must be all, local_train or local_val, got {subset!r}")
 
     def read(self, item: Item) -> Sample:

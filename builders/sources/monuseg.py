@@ -36,9 +36,9 @@ from ..base import (
     SkipItem,
     Source,
     is_junk,
-    logger,
     relative_posix,
     search_dirs,
+    skipped_item,
     sorted_files,
 )
 from ..formats.histology import he_metadata
@@ -228,17 +228,13 @@ unzip both into one folder and pass that folder with --data-dir.
                     attrs={"root": str(root), "split": split},
                 )
             )
-        # An annotation file whose image is missing cannot become a record: say so, by name.
+        # An annotation file whose image is missing cannot become a record: a counted skip, by name.
         listed = {item.image_id for item in items}
-        orphans = [xml.name for xml in sorted_files(xml_dir, [".xml"]) if not is_junk(xml) and xml.stem not in listed]
-        if orphans:
-            logger.warning(
-                "%s: %d annotation file(s) without a TIFF image, not turned into records: %s",
-                xml_dir,
-                len(orphans),
-                ", ".join(orphans),
-            )
-        return items
+        return items + [
+            skipped_item(xml.stem, f"annotation {relative_posix(xml, root)} has no TIFF image (no record made)")
+            for xml in sorted_files(xml_dir, [".xml"])
+            if not is_junk(xml) and xml.stem not in listed
+        ]
 
     def read(self, item: Item) -> Sample:
         image_path, xml_path = Path(item.files["image"]), Path(item.files["xml"])

@@ -194,6 +194,24 @@ def find_fold_files(folder: Path) -> FoldFiles | None:
     return None
 
 
+def check_half_fold(folder: Path) -> None:
+    """Refuse a fold with one of its two arrays missing (either layout), naming both files.
+
+    Its patches cannot become records and its other array would otherwise be passed over
+    without a word ("fold not found"): an error, since a fold is one file, not one item.
+    """
+    pairs = [(folder / "Images" / "images.npy", folder / "Masks" / "masks.npy")]
+    for images_dir, masks_dir in ((folder / "images", folder / "masks"),):
+        subs = {p.name for d in (images_dir, masks_dir) if d.is_dir() for p in d.iterdir() if p.is_dir()}
+        pairs += [(images_dir / sub / "images.npy", masks_dir / sub / "masks.npy") for sub in sorted(subs)]
+    for images, masks in pairs:
+        if images.is_file() != masks.is_file():
+            present, missing = (images, masks) if images.is_file() else (masks, images)
+            raise BadInputError(
+                present, f"half a fold: {missing} is missing (a fold needs images.npy and masks.npy); restore it"
+            )
+
+
 def fold_number(files: FoldFiles, length: int) -> int:
     """Fold of a set of arrays: by its length when it is an official fold size, else by name."""
     by_length = FOLD_SIZES.get(length)
@@ -291,12 +309,16 @@ number of patches, whatever the folder names. Each unpacked fold takes about 12.
         self.downloads = tuple(FOLD_DOWNLOADS[f] for f in sorted(set(self.splits.values())))
 
     def find_root(self, data_dir: Path) -> Path | None:
-        return data_dir if any(find_fold_files(f) for f in search_dirs(data_dir)) else None
+        folders = list(search_dirs(data_dir))
+        for folder in folders:
+            check_half_fold(folder)  # name the missing array rather than "layout not found"
+        return data_dir if any(find_fold_files(f) for f in folders) else None
 
     def folds(self, root: Path) -> dict[int, tuple[FoldFiles, NpyArray, NpyArray]]:
         """Fold number -> (files, images array, masks array) for every fold found under root."""
         found: dict[int, tuple[FoldFiles, NpyArray, NpyArray]] = {}
         for folder in search_dirs(root):
+            check_half_fold(folder)
             files = find_fold_files(folder)
             if files is None:
                 continue
@@ -333,7 +355,7 @@ number of patches, whatever the folder names. Each unpacked fold takes about 12.
         return [
             Item(
                 image_id=f"fold{fold}_{index:04d}",
-                files={"images": str(files.images), "masks": str(files.masks)},
+                files={"image": str(files.images), "masks": str(files.masks)},
                 attrs={
                     "fold": fold,
                     "index": index,

@@ -4,10 +4,15 @@ Every instance config keeps its own categories (``objects.category`` indexes
 :data:`schema.CATEGORIES`). To train on a mix of configs with one ClassLabel, map them
 onto a taxonomy of :data:`TAXONOMIES` (docs/views.md):
 
-* ``binary``: ``nucleus`` for every object (segmentation / detection without types).
+* ``binary``: ``nucleus`` for every nucleus (segmentation / detection without types).
 * ``pannuke``: PanNuke's five classes; index 0-4 = PanNuke mask channels 0-4. A nucleus
-  whose source gives no type becomes ``unclassified`` (index 5): give it zero weight in a
-  classification loss. It is *not* PanNuke's channel 5, which is background.
+  whose source gives no type (or only "other") becomes ``unclassified`` (index 5): give it
+  zero weight in a classification loss. It is *not* PanNuke's channel 5, which is background.
+
+Every taxonomy ends with ``ambiguous``: the don't-care regions some sources mark (MoNuSAC
+ambiguous areas, NuInsSeg / CryoNuSeg vague areas). They are ``iscrowd`` objects and stay
+in a class of their own in every taxonomy, so a harmonised dataset never counts them as
+nuclei (not even under ``binary``); ignore them in losses and metrics as COCO does crowds.
 
 Plain functions (:func:`category_lookup`, :func:`harmonise_objects`) for code that
 assembles records itself (e.g. an interleaved ``all_nuclei`` mix), and :func:`harmonise`
@@ -25,9 +30,12 @@ from ..schema import CATEGORIES, instance_features
 
 #: taxonomy -> its class names (the ClassLabel of a harmonised dataset).
 TAXONOMIES: dict[str, tuple[str, ...]] = {
-    "binary": ("nucleus",),
-    "pannuke": ("neoplastic", "inflammatory", "connective", "dead", "epithelial", "unclassified"),
+    "binary": ("nucleus", "ambiguous"),
+    "pannuke": ("neoplastic", "inflammatory", "connective", "dead", "epithelial", "unclassified", "ambiguous"),
 }
+
+#: Categories of don't-care regions (always iscrowd objects): their own class in every taxonomy.
+DONT_CARE: tuple[str, ...] = ("ambiguous",)
 
 #: category name -> PanNuke class. The schema's categories, plus the cell types other public
 #: sets use, grouped as PanNuke groups them (Gamper et al. 2020), ready for new readers.
@@ -57,14 +65,16 @@ PANNUKE_CLASS: dict[str, str] = {
     "healthy epithelial": "epithelial",
     "dysplastic/malignant epithelial": "neoplastic",
     "other": "unclassified",
-    # don't-care regions are iscrowd objects: kept as such, never a typed nucleus
-    "ambiguous": "unclassified",
+    # don't-care regions are iscrowd objects: their own class, never a nucleus
+    "ambiguous": "ambiguous",
 }
 
 
 def harmonised_name(category: str, taxonomy: str) -> str:
     """The class of ``taxonomy`` that category ``category`` (a name) maps to."""
     _check_taxonomy(taxonomy)
+    if category in DONT_CARE:
+        return category
     if taxonomy == "binary":
         return "nucleus"
     try:
