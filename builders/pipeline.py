@@ -40,7 +40,9 @@ class SplitReport:
     """What one split produced: counts, and every skip with its reason (printed at the end)."""
 
     records: int = 0
+    #: nuclei (semantic configs: regions); iscrowd objects are counted apart, in ``crowd``
     objects: int = 0
+    crowd: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     categories: Counter = field(default_factory=Counter)
@@ -57,9 +59,12 @@ class SplitReport:
     def add(self, record: Mapping[str, Any]) -> None:
         self.records += 1
         objects, names = schema.record_parts(record)  # nuclei, or regions of semantic records
-        self.objects += len(objects)
         self.sizes[f"{record['width']}x{record['height']}"] += 1
         for obj in objects:
+            if obj.get("iscrowd"):  # a don't-care region (MoNuSAC ambiguous areas): never a nucleus
+                self.crowd += 1
+                continue
+            self.objects += 1
             self.categories[names[obj["category"]]] += 1
 
 

@@ -18,19 +18,10 @@ from fixtures.matlabels import (
     write_lfs_pointer,
     write_v73_header,
 )
+from fixtures.records import item_of, split_records
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, build
-from nuclei_collection_builders.pipeline import SplitReport, iter_split
 from nuclei_collection_builders.sources import prepare
-
-
-def read_split(prepared, split):
-    report = SplitReport()
-    return {r["image_id"]: r for r in iter_split(prepared.source, prepared.splits[split], report)}, report
-
-
-def item_of(prepared, name):
-    return next(item for items in prepared.splits.values() for item in items if item.image_id == name)
 
 
 def test_consep_builds_loads_and_is_pixel_exact(tmp_path, monkeypatch):
@@ -107,7 +98,7 @@ def test_unknown_classes_option_is_refused():
 def test_lower_case_split_folders_without_top_folder(tmp_path):
     truth = write_consep(tmp_path, top="", split_dirs=("train", "test"), seed=5)
     prepared = prepare("CoNSeP", tmp_path)
-    records, _ = read_split(prepared, "train")
+    records, _ = split_records(prepared, "train")
     assert list(records) == ["train_1", "train_2", "train_10"]
     for name, record in records.items():
         assert_instances(record["objects"], truth[name].label_map, truth[name].original)
@@ -126,7 +117,7 @@ def test_inst_type_indexes_by_instance_id(tmp_path):
     by_id = {k: ORIGINAL[inst_type[v - 1] - 1] for k, v in enumerate(present, start=1)}
     by_rank = {k: ORIGINAL[inst_type[k - 1] - 1] for k in range(1, len(present) + 1)}
     assert by_id != by_rank  # the fixture tells the two readings apart
-    records, report = read_split(prepare("CoNSeP", tmp_path), "train")
+    records, report = split_records(prepare("CoNSeP", tmp_path), "train")
     assert_instances(records["train_2"]["objects"], truth["train_2"].label_map, by_id)
     assert report.counts()["consep inst_type rows without pixels"] == len(inst_type) - len(present)
 
@@ -184,7 +175,7 @@ def test_bad_label_files_are_errors_naming_the_file(tmp_path, kind, reason):
 def test_missing_label_is_a_counted_skip_and_old_npy_labels_an_error(tmp_path):
     truth = write_consep(tmp_path)
     truth["test_1"].mat_path.unlink()
-    records, report = read_split(prepare("CoNSeP", tmp_path), "test")
+    records, report = split_records(prepare("CoNSeP", tmp_path), "test")
     assert list(records) == ["test_2"]
     assert report.skipped == [("test_1", "no label file test_1.mat for test_1.png")]
     old = truth["test_1"].mat_path.with_suffix(".npy")

@@ -9,15 +9,10 @@ import pytest
 
 from fixtures.cpm import write_cpm15, write_cpm17
 from fixtures.matlabels import assert_instances, load_mat, rewrite_mat, truncate, write_lfs_pointer
+from fixtures.records import split_records
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, MissingDataError
-from nuclei_collection_builders.pipeline import SplitReport, iter_split
 from nuclei_collection_builders.sources import prepare
-
-
-def read_split(prepared, split):
-    report = SplitReport()
-    return {r["image_id"]: r for r in iter_split(prepared.source, prepared.splits[split], report)}, report
 
 
 def check_metadata(record, source, collection, upstream_path):
@@ -67,18 +62,18 @@ def test_the_whole_drive_folder_unpacked_in_one_place(tmp_path):
     cpm17 = write_cpm17(tmp_path / "cpm17", top="cpm17")
     (tmp_path / "kumar" / "train" / "Images").mkdir(parents=True)
     (tmp_path / "kumar" / "test_same" / "Images").mkdir(parents=True)
-    records, _ = read_split(prepare("CPM15", tmp_path), "train")
+    records, _ = split_records(prepare("CPM15", tmp_path), "train")
     assert list(records) == list(cpm15)
     prepared = prepare("CPM17", tmp_path)
     assert prepared.splits["train"][0].attrs["root"] == str(tmp_path / "cpm17" / "cpm17")
-    records, _ = read_split(prepared, "test")
+    records, _ = split_records(prepared, "test")
     for name, record in records.items():
         assert_instances(record["objects"], cpm17[name].label_map, "nucleus")
 
 
 def test_cpm17_without_its_top_folder(tmp_path):
     truth = write_cpm17(tmp_path, top="")
-    records, _ = read_split(prepare("CPM17", tmp_path), "train")
+    records, _ = split_records(prepare("CPM17", tmp_path), "train")
     assert list(records) == [k for k in truth if k.startswith("train_")]
 
 
@@ -122,11 +117,11 @@ def test_bad_label_files_are_errors_naming_the_file(tmp_path, kind, reason):
 def test_missing_label_or_image_is_a_counted_skip(tmp_path):
     truth = write_cpm17(tmp_path)
     truth["test_image_01"].mat_path.unlink()
-    records, report = read_split(prepare("CPM17", tmp_path), "test")
+    records, report = split_records(prepare("CPM17", tmp_path), "test")
     assert list(records) == ["test_image_00"]
     assert report.skipped == [("test_image_01", "no label file image_01.mat for image_01.png")]
     truth["test_image_00"].image_path.unlink()  # a .mat left without its image is counted too
-    records, report = read_split(prepare("CPM17", tmp_path), "test")
+    records, report = split_records(prepare("CPM17", tmp_path), "test")
     assert records == {}
     assert report.skipped == [
         ("test_image_00", "no image image_00.png for Labels/image_00.mat"),

@@ -181,3 +181,13 @@ def test_public_export_dispatches_to_every_format(synthetic_dsb, tmp_path):
     assert sum(folder["images"] for folder in manifest["folders"].values()) == 12
     with pytest.raises(ValueError, match="unknown export format"):
         nuclei_collection.export("nuclei_stage1_train", tmp_path / "x", format="tiff", data_dir=synthetic_dsb)
+
+
+def test_split_report_counts_crowd_regions_apart_from_nuclei():
+    from nuclei_collection_builders.pipeline import SplitReport
+
+    report = SplitReport()
+    objects = [{"category": 0, "iscrowd": False}, {"category": 0, "iscrowd": True}, {"category": 6, "iscrowd": False}]
+    report.add({"width": 4, "height": 3, "objects": objects})
+    assert (report.objects, report.crowd) == (2, 1)
+    assert dict(report.categories) == {"nucleus": 1, "neutrophil": 1}

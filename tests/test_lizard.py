@@ -22,19 +22,10 @@ from fixtures.matlabels import (
     write_lfs_pointer,
     write_v73_header,
 )
+from fixtures.records import item_of, split_records
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, MissingDataError
-from nuclei_collection_builders.pipeline import SplitReport, iter_split
 from nuclei_collection_builders.sources import prepare
-
-
-def records_of(prepared, split):
-    report = SplitReport()
-    return {r["image_id"]: r for r in iter_split(prepared.source, prepared.splits[split], report)}, report
-
-
-def item_of(prepared, name):
-    return next(item for items in prepared.splits.values() for item in items if item.image_id == name)
 
 
 def test_lizard_kaggle_layout_builds_loads_and_is_pixel_exact(tmp_path, monkeypatch):
@@ -70,7 +61,7 @@ def test_lizard_kaggle_layout_builds_loads_and_is_pixel_exact(tmp_path, monkeypa
 def test_lizard_png_bytes_are_stored_verbatim(tmp_path):
     truth = write_lizard(tmp_path, layout="kaggle")
     prepared = prepare("Lizard", tmp_path)
-    records, _ = records_of(prepared, "fold3")
+    records, _ = split_records(prepared, "fold3")
     record = records["consep_1"]
     assert record["image"]["bytes"] == truth["consep_1"].image_path.read_bytes()
     assert np.array_equal(np.array(Image.open(io.BytesIO(record["image"]["bytes"]))), truth["consep_1"].image)
@@ -85,7 +76,7 @@ def test_lizard_warwick_layout_below_an_extra_top_folder(tmp_path):
         "fold2": ["dpath_1"],
         "fold3": ["consep_1", "pannuke_1"],
     }
-    records, _ = records_of(prepared, "fold1")
+    records, _ = split_records(prepared, "fold1")
     assert records["glas_1"]["metadata"]["upstream_path"] == "Lizard_Images2/glas_1.png"
     for name, record in records.items():
         assert_instances(record["objects"], truth[name].label_map, truth[name].categories)
@@ -98,7 +89,7 @@ def test_the_class_lookup_goes_through_id(tmp_path):
     assert list(ids) != sorted(ids)  # the fixture's rows are shuffled: class[v - 1] would be wrong
     naive = {v: CLASS_NAMES[classes[v - 1] - 1] for v in sorted(ids)}
     assert naive != truth["glas_1"].categories
-    records, _ = records_of(prepare("Lizard", tmp_path), "fold1")
+    records, _ = split_records(prepare("Lizard", tmp_path), "fold1")
     assert_instances(records["glas_1"]["objects"], truth["glas_1"].label_map, truth["glas_1"].categories)
     # crag_2's ids have gaps: renumbered 1..N in id order, classes follow their nuclei.
     assert truth["crag_2"].notes == {"lizard ids renumbered": 1}
@@ -183,13 +174,13 @@ def test_missing_and_unlisted_files_are_counted_skips(tmp_path):
     extra = truth["glas_1"].image_path.with_name("glas_99.png")
     shutil.copy(truth["glas_1"].image_path, extra)
     prepared = prepare("Lizard", tmp_path)
-    records, report = records_of(prepared, "fold1")
+    records, report = split_records(prepared, "fold1")
     assert list(records) == ["glas_1"]
     assert report.skipped == [
         ("crag_2", "no image crag_2.png in any Lizard_Images folder"),
         ("glas_99", "glas_99 is not listed in Lizard_Labels/info.csv (no fold)"),
     ]
-    records, report = records_of(prepared, "fold2")
+    records, report = split_records(prepared, "fold2")
     assert records == {} and report.skipped == [("dpath_1", "no label file Labels/dpath_1.mat")]
 
 

@@ -121,7 +121,7 @@ def test_bad_xml_names_the_file(tmp_path):
     bad.write_text(
         '<Annotations><Annotation><Regions><Region Id="7"><Vertices><Vertex X="a" Y="1"/></Vertices></Region></Regions></Annotation></Annotations>'
     )
-    with pytest.raises(BadInputError, match="Region 1 .Id=7. has a vertex without numeric"):
+    with pytest.raises(BadInputError, match="Annotation 1, Region Id=7 has a vertex without numeric"):
         list(iter_split(prepared.source, prepared.splits["test"]))
     bad.write_text('<!DOCTYPE x [<!ENTITY a "aaaa">]><Annotations>&a;</Annotations>')
     with pytest.raises(BadInputError, match="unsafe XML"):

@@ -210,4 +210,6 @@ def write_split(
         "categories": dict(sorted(report.categories.items())),
         "sizes": dict(sorted(report.sizes.items())),
     }
+    if report.crowd:  # only where there are any: other configs' reports keep their bytes
+        stats["crowd_regions"] = report.crowd
     return report, stats

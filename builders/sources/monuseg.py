@@ -23,13 +23,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import defusedxml.ElementTree as SafeET
 import numpy as np
-from defusedxml import DefusedXmlException
 
 from .. import rle
 from ..base import (
-    BadInputError,
     ConfigSpec,
     Item,
     Sample,
@@ -41,6 +38,7 @@ from ..base import (
     skipped_item,
     sorted_files,
 )
+from ..formats.aperio import parse_aperio
 from ..formats.histology import he_metadata
 from ..formats.polygons import crop_runs, rasterize_polygon
 from ..raster import read_image
@@ -133,35 +131,9 @@ def organ_of(tcga_id: str) -> str | None:
 
 
 def parse_aperio_xml(path: Path) -> tuple[float | None, list[np.ndarray]]:
-    """(MicronsPerPixel or None, [(n, 2) float64 vertex arrays, one per Region])."""
-    try:
-        root = SafeET.parse(str(path)).getroot()
-    except FileNotFoundError:
-        raise BadInputError(path, "annotation file not found") from None
-    except DefusedXmlException as error:
-        raise BadInputError(path, f"refusing unsafe XML ({type(error).__name__})") from None
-    except SafeET.ParseError as error:
-        raise BadInputError(path, f"not well-formed XML: {error}") from None
-    if root.tag != "Annotations":
-        raise BadInputError(path, f"root element is <{root.tag}>, expected Aperio <Annotations>")
-    mpp_text = root.get("MicronsPerPixel")
-    try:
-        mpp = float(mpp_text) if mpp_text else None
-    except ValueError:
-        raise BadInputError(path, f"MicronsPerPixel={mpp_text!r} is not a number") from None
-    polygons = []
-    for index, region in enumerate(root.findall("./Annotation/Regions/Region")):
-        try:
-            vertices = [(float(v.get("X")), float(v.get("Y"))) for v in region.findall("./Vertices/Vertex")]
-        except (TypeError, ValueError):
-            raise BadInputError(
-                path, f"Region {index + 1} (Id={region.get('Id')}) has a vertex without numeric X/Y"
-            ) from None
-        array = np.array(vertices, dtype=np.float64).reshape(-1, 2)
-        if len(array) == 0 or not np.isfinite(array).all():
-            raise BadInputError(path, f"Region {index + 1} (Id={region.get('Id')}) has no or non-finite vertices")
-        polygons.append(array)
-    return mpp, polygons
+    """(MicronsPerPixel or None, [(n, 2) float64 vertex arrays, one per Region, in file order])."""
+    mpp, regions = parse_aperio(path)
+    return mpp, [region.vertices for region in regions]
 
 
 class MoNuSeg(Source):

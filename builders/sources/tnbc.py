@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import ConfigSpec, CountedNote, Download, Item
+from ..base import ConfigSpec, Download, Item
 from ..formats.folder import FolderSource
 from ..formats.histology import HE_METADATA
+from ..formats.pixels import without_constant_alpha
 
 CITATION = """@article{naylor2019segmentation,
   title   = {Segmentation of Nuclei in Histopathology Images by Deep Regression of the Distance Map},
@@ -71,14 +72,8 @@ class TNBC(FolderSource):
 
     def image_pixels(self, item: Item) -> tuple[np.ndarray, bytes | None, list[str]]:
         pixels, png, notes = super().image_pixels(item)
-        if pixels.ndim == 3 and pixels.shape[2] == 4:
-            if (pixels[..., 3] == 255).all():
-                pixels = np.ascontiguousarray(pixels[..., :3])  # constant alpha carries nothing
-            else:
-                notes.append(
-                    CountedNote("alpha kept", 1, f"{item.image_id} has a non-constant alpha channel, stored as RGBA")
-                )
-        return pixels, png, notes
+        pixels, alpha_notes = without_constant_alpha(pixels, item.image_id)
+        return pixels, png, notes + alpha_notes
 
     def item_metadata(self, item: Item, pixels: np.ndarray) -> dict:
         # One slide per patient: the two ids coincide.
