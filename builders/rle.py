@@ -382,7 +382,7 @@ def _collect_runs(objects: Sequence[Mapping[str, Any]], height: int | None = Non
     ``starts`` are 0-based column-major pixel offsets within the object's frame.
     """
     segmentations = [obj["segmentation"] if "segmentation" in obj else obj for obj in objects]
-    sizes = {tuple(seg["size"]) for seg in segmentations}
+    sizes = {tuple(seg["size"]) for seg in segmentations}  # usually one distinct size
     if any(len(size) != 2 for size in sizes):
         raise RLEError(f"RLE size must be [height, width], got {sorted(sizes)}")
     sizes = {(int(size[0]), int(size[1])) for size in sizes}
@@ -392,15 +392,7 @@ def _collect_runs(objects: Sequence[Mapping[str, Any]], height: int | None = Non
     if height is not None and width is not None and (h, w) != (height, width):
         raise RLEError(f"RLE size {[h, w]} does not match the requested size {[height, width]}")
     raw_counts = [seg["counts"] for seg in segmentations]
-    if any(isinstance(c, (list, tuple, np.ndarray)) for c in raw_counts):
-        # Uncompressed (list) counts, possibly mixed with compressed ones: parse one by one.
-        pieces = [decode_counts(seg) for seg in segmentations]
-        counts_per_object = np.array([len(c) for c in pieces], dtype=np.int64)
-        counts = np.concatenate(pieces)
-        first = np.cumsum(counts_per_object) - counts_per_object
-        owner = np.repeat(np.arange(len(objects), dtype=np.int64), counts_per_object)
-        position = run_ranks(counts_per_object)
-    elif all(type(c) is str for c in raw_counts):
+    if all(type(c) is str for c in raw_counts):
         # The common case (our records): one join and one encode for all objects.
         try:
             joined = "".join(raw_counts).encode("ascii")
@@ -409,6 +401,14 @@ def _collect_runs(objects: Sequence[Mapping[str, Any]], height: int | None = Non
         lengths = np.fromiter(map(len, raw_counts), dtype=np.int64, count=len(raw_counts))
         counts, counts_per_object, owner, position = _parse_joined(joined, lengths)
         first = np.cumsum(counts_per_object) - counts_per_object
+    elif any(isinstance(c, (list, tuple, np.ndarray)) for c in raw_counts):
+        # Uncompressed (list) counts, possibly mixed with compressed ones: parse one by one.
+        pieces = [decode_counts(seg) for seg in segmentations]
+        counts_per_object = np.array([len(c) for c in pieces], dtype=np.int64)
+        counts = np.concatenate(pieces)
+        first = np.cumsum(counts_per_object) - counts_per_object
+        owner = np.repeat(np.arange(len(objects), dtype=np.int64), counts_per_object)
+        position = run_ranks(counts_per_object)
     else:
         counts, counts_per_object, owner, position = _parse_strings([_as_counts_bytes(c) for c in raw_counts])
         first = np.cumsum(counts_per_object) - counts_per_object
