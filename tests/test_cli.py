@@ -154,3 +154,13 @@ def test_pillow_warnings_do_not_leak_before_our_error(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and tiff.name in lines[0], result.stderr
     assert "Warning" not in result.stderr
+
+
+def test_list_aligns_licences_and_flags_non_commercial_sources():
+    from nuclei_collection_builders.app.cli import config_lines
+
+    lines = {line.split()[0]: line for line in config_lines(200)}
+    starts = {name: lines[name].index(spec) for name, spec in (("Lizard", "Lizard:"), ("CPM15", "CPM-15"), ("BBBC039", "BBBC039v1"))}
+    assert len(set(starts.values())) == 1  # "not stated upstream" no longer breaks the column
+    assert "(non-commercial)" in lines["Lizard"] and "(non-commercial)" in lines["MoNuSAC"]
+    assert "(non-commercial)" not in lines["BBBC039"]

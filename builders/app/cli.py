@@ -146,17 +146,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``list``: licence column width (longer licences push the description right, never get cut)
-LICENSE_COLUMN = 16
+#: ``list``: widest licence cell that still sets the column width (longer free text, the COCO
+#: import's, pushes its own description right; licences are never cut)
+LICENSE_COLUMN = 36
 
 
 def config_lines(columns: int, full: bool = False) -> list[str]:
     """``list`` output for a terminal ``columns`` wide: one line per config, description cut to fit
     (``full``: the whole description wrapped below it). Names and licences are never cut."""
+    from ..exporters.card import is_non_commercial
+
     width = max(map(len, CONFIG_SPECS))
+    licences = {
+        name: spec.source.license + (" (non-commercial)" if is_non_commercial(spec.source.license) else "")
+        for name, spec in CONFIG_SPECS.items()
+    }
+    # The column fits every licence but a free-text one (the COCO import's), which overflows.
+    licence_width = max(len(text) for text in licences.values() if len(text) <= LICENSE_COLUMN)
     lines = []
     for name, spec in CONFIG_SPECS.items():
-        head = f"{name.ljust(width)}  {spec.source.license.ljust(LICENSE_COLUMN)}  "
+        head = f"{name.ljust(width)}  {licences[name].ljust(licence_width)}  "
         description = " ".join(spec.description.split())
         if full:
             lines.append(head.rstrip())
