@@ -18,7 +18,7 @@ from typing import Any
 from datasets import Features
 
 from . import schema
-from .base import SKIP_REASON, ConfigSpec, CountedNote, Item, SkipItem, Source, logger
+from .base import SKIP_REASON, ConfigSpec, CountedNote, Item, SkipItem, Source, is_skipped_item, logger
 from .download import fetch
 
 
@@ -118,7 +118,7 @@ def _empty_ground_truth(record: Mapping[str, Any]) -> bool:
 def item_records(source: Source, item: Item) -> tuple[list[dict[str, Any]], list[str], tuple[str, str] | None]:
     """Records for one item, notes the reader left, and the skip reason if it was skipped."""
     records, notes = [], []
-    if SKIP_REASON in item.attrs:  # listed only to be counted (base.skipped_item)
+    if is_skipped_item(item):  # listed only to be counted (base.skipped_item)
         logger.debug("%s: %s: skipped: %s", source.name, item.image_id, item.attrs[SKIP_REASON])
         return [], [], (item.image_id, item.attrs[SKIP_REASON])
     try:

@@ -151,11 +151,8 @@ def sequential_labels(label_map: np.ndarray, min_area: int = 1) -> np.ndarray:
     return lookup[label_map]
 
 
-def read_label_map(path: Path | str, shape: tuple[int, ...]) -> tuple[np.ndarray, list[str]]:
-    """An upstream label image (0 = background, 1..N) of the given (h, w), with ids 1..N.
-
-    Ids with gaps are renumbered in label order (a note says so); the pixels are not touched.
-    """
+def read_id_map(path: Path | str, shape: tuple[int, ...]) -> np.ndarray:
+    """An upstream instance label image (0 = background) of the given (h, w), ids as stored."""
     upstream = read_image(path)
     if upstream.ndim != 2 or not np.issubdtype(upstream.dtype, np.integer):
         raise BadInputError(path, f"expected a grey label image, got {upstream.dtype} of shape {upstream.shape}")
@@ -163,6 +160,15 @@ def read_label_map(path: Path | str, shape: tuple[int, ...]) -> tuple[np.ndarray
         raise BadInputError(
             path, f"label image size {upstream.shape[1]}x{upstream.shape[0]} != image size {shape[1]}x{shape[0]}"
         )
+    return upstream
+
+
+def read_label_map(path: Path | str, shape: tuple[int, ...]) -> tuple[np.ndarray, list[str]]:
+    """An upstream label image (0 = background, 1..N) of the given (h, w), with ids 1..N.
+
+    Ids with gaps are renumbered in label order (a note says so); the pixels are not touched.
+    """
+    upstream = read_id_map(path, shape)
     label_map = sequential_labels(upstream)
     notes = [] if label_map is upstream else [f"{Path(path).name}: label ids had gaps; renumbered 1..N in label order"]
     return label_map, notes

@@ -10,8 +10,9 @@ rule". A reader for such a set subclasses :class:`FolderSource` and only *declar
 * ``annotation``: where the annotation of an image is, a ``str.format`` template over
   those groups (plus ``{name}``, ``{stem}``, ``{suffix}`` of the image file);
 * ``annotation_kind``: how the annotation file becomes instances, one of
-  :data:`ANNOTATION_KINDS` (label map, binary mask -> connected components, outline
-  drawing -> filled, one file per instance, outlines of one colour -> filled);
+  :data:`ANNOTATION_KINDS` (label map renumbered 1..N, label map with upstream ids kept,
+  binary mask -> connected components, outline drawing -> filled, one file per instance,
+  outlines of one colour -> filled);
 * ``image_id``: a template for the record id; ``metadata``: the fixed metadata;
 * ``missing_annotation``: the reason given when an image has no annotation (a counted
   skip; with option ``unannotated=keep`` the image is kept with ``annotation="none"``).
@@ -48,12 +49,12 @@ from ..base import (
     sorted_dirs,
     sorted_files,
 )
-from ..raster import read_image, read_label_map, read_mask, read_png_verbatim
+from ..raster import read_id_map, read_image, read_label_map, read_mask, read_png_verbatim
 from .histology import binary_instances
 from .outlines import binary_from_pixels, fill_outlines, outline_file_labels, pixels_of_colour
 
 #: How an annotation file becomes instances.
-ANNOTATION_KINDS = ("label_map", "binary_mask", "outlines", "instance_files", "colour_outlines")
+ANNOTATION_KINDS = ("label_map", "id_label_map", "binary_mask", "outlines", "instance_files", "colour_outlines")
 UNANNOTATED_CHOICES = ("skip", "keep")
 
 
@@ -213,10 +214,6 @@ class FolderSource(Source):
         globbed = self.annotation_kind == "instance_files"
         return _annotation_regex(self.annotation, self.image_pattern, self.pattern_flags, globbed)
 
-    def image_missing(self, root: Path, image_id: str, reason: str) -> Item:
-        """An item for an annotation without its image: a counted skip with ``reason``."""
-        return skipped_item(image_id, reason)
-
     def instance_files(self, root: Path, pattern: str) -> list[Path]:
         """Per-instance files of one image (``instance_files``): the glob's matches, sorted."""
         return sorted(root.glob(pattern), key=lambda p: p.name)
@@ -266,6 +263,8 @@ class FolderSource(Source):
         min_area = int(self.options.get("min_area", 1))
         if kind == "label_map":
             label_map, notes = read_label_map(annotation, shape)
+        elif kind == "id_label_map":  # pixel values are the upstream ids: kept, gaps included
+            label_map, notes = read_id_map(annotation, shape), []
         elif kind == "binary_mask":
             label_map, notes = binary_instances(read_mask(annotation, shape)), []
         elif kind == "outlines":

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import rle
-from ..base import BadInputError
-from ..raster import read_image, read_mask
+from ..raster import read_mask
 from .histology import binary_instances
 
 #: The generator's max-of-ids label masks (the ones to use) and its summed ones (never used).
@@ -35,18 +34,6 @@ LABEL_MASKS_SUMMED = "label masks"
 
 #: Category of don't-care regions (always iscrowd objects).
 AMBIGUOUS = "ambiguous"
-
-
-def read_id_map(path: Path | str, shape: tuple[int, ...]) -> np.ndarray:
-    """An upstream instance label image (0 = background) of size ``shape``, ids as stored."""
-    upstream = read_image(path)
-    if upstream.ndim != 2 or not np.issubdtype(upstream.dtype, np.integer):
-        raise BadInputError(path, f"expected a grey label image, got {upstream.dtype} of shape {upstream.shape}")
-    if upstream.shape != tuple(shape[:2]):
-        raise BadInputError(
-            path, f"label image size {upstream.shape[1]}x{upstream.shape[0]} != image size {shape[1]}x{shape[0]}"
-        )
-    return upstream
 
 
 def read_crowd_mask(path: Path | str, shape: tuple[int, ...]) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..base import BadInputError, ConfigSpec, Item, MissingDataError, is_skipped_item
+from ..base import BadInputError, ConfigSpec, Item, MissingDataError, is_skipped_item, skipped_item
 from ..formats.bbbc import BBBC_FIELD_METADATA, BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download
 from ..formats.folder import FolderSource
 from ..raster import read_image
@@ -168,10 +168,10 @@ class BBBC039(BBBCSource, FolderSource):
         present = {item.image_id for items in splits.values() for item in items} | {i.image_id for i in unlisted}
         for stem, split in sorted(self._split_of.items()):
             if stem not in present:
-                splits.setdefault(split, []).append(self.image_missing(root, stem, f"listed in metadata, no {IMAGES_DIR}/{stem}.tif"))
+                splits.setdefault(split, []).append(skipped_item(stem, f"listed in metadata, no {IMAGES_DIR}/{stem}.tif"))
         for item in unlisted:  # no list names it, so it has no split: counted (under train), never silent
             if not is_skipped_item(item):
-                item = self.image_missing(root, item.image_id, f"{IMAGES_DIR}/{item.attrs['name']} is in no metadata list")
+                item = skipped_item(item.image_id, f"{IMAGES_DIR}/{item.attrs['name']} is in no metadata list")
             splits.setdefault("train", []).append(item)
         return splits
 

@@ -29,7 +29,7 @@ import numpy as np
 from ..base import ConfigSpec, Item, MissingDataError, logger, option_choice
 from ..formats.folder import FolderSource
 from ..formats.histology import HE_METADATA
-from ..formats.label_masks import LABEL_MASKS_MODIFY, instances_with_crowd, read_id_map
+from ..formats.label_masks import LABEL_MASKS_MODIFY
 from ..formats.pixels import without_constant_alpha
 
 CITATION = """@article{mahbod2021cryonuseg,
@@ -145,7 +145,7 @@ https://www.kaggle.com/datasets/ipateam/segmentation-of-nuclei-in-cryosectioned-
     layout_markers = (IMAGES_DIR,)
     image_dirs = (IMAGES_DIR,)
     image_pattern = rf"{IMAGES_DIR}/(?:Human_(?P<organ_code>[A-Za-z]+)_\d+|[^/]+)(?i:\.tiff?)"
-    annotation_kind = "label_map"  # ids are kept: read_instances below, not the renumbering default
+    annotation_kind = "id_label_map"  # ids are upstream ids: kept, gaps included (no ambiguous-area masks published)
     missing_annotation = "no label mask {annotation} for {name}"
     metadata = {**HE_METADATA, "magnification": 40.0, "annotation": "complete"}
 
@@ -177,9 +177,6 @@ https://www.kaggle.com/datasets/ipateam/segmentation-of-nuclei-in-cryosectioned-
         pixels, alpha_notes = without_constant_alpha(pixels, item.image_id)
         return pixels, png, notes + alpha_notes
 
-    def read_instances(self, item: Item, shape: tuple[int, int]) -> tuple[dict[str, Any], list[str], str | None]:
-        # CryoNuSeg publishes no ambiguous-area masks: nuclei only.
-        return instances_with_crowd(read_id_map(item.files["annotation"], shape)), [], None
 
     def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
         patient, slide, mpp = WSI.get(item.attrs["stem"], (None, None, None))

@@ -28,7 +28,7 @@ import numpy as np
 from ..base import ConfigSpec, Download, Item
 from ..formats.folder import FolderSource
 from ..formats.histology import HE_METADATA
-from ..formats.label_masks import LABEL_MASKS_MODIFY, instances_with_crowd, read_crowd_mask, read_id_map
+from ..formats.label_masks import LABEL_MASKS_MODIFY, instances_with_crowd, read_crowd_mask
 from ..formats.naming import natural_key
 
 CITATION = """@article{mahbod2024nuinsseg,
@@ -102,7 +102,7 @@ above it, up to two levels) with --data-dir.
     layout_markers = (f"*/{LABEL_MASKS_MODIFY}",)
     image_pattern = rf"(?P<organ_dir>[^/]+)/{IMAGES_DIR}/[^/]+(?i:\.png)"
     annotation = f"{{organ_dir}}/{LABEL_MASKS_MODIFY}/{{stem}}.tif"
-    annotation_kind = "label_map"  # ids are kept: read_instances below, not the renumbering default
+    annotation_kind = "id_label_map"  # ids are upstream ids: kept, gaps included; read_instances adds the crowd
     missing_annotation = "no label mask {annotation} for {name}"
     metadata = {**HE_METADATA, "annotation": "complete"}
     png_verbatim = True
@@ -115,8 +115,8 @@ above it, up to two levels) with --data-dir.
         return {"vague": str(vague) if vague.is_file() else None}
 
     def read_instances(self, item: Item, shape: tuple[int, int]) -> tuple[dict[str, Any], list[str], str | None]:
-        label_map = read_id_map(item.files["annotation"], shape)
-        notes: list[str] = []
+        instances, notes, _ = super().read_instances(item, shape)
+        label_map = instances["label_map"]
         crowd = None
         if item.files["vague"] is not None:
             crowd = read_crowd_mask(item.files["vague"], shape)

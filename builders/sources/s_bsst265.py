@@ -27,9 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..base import BadInputError, ConfigSpec, Download, Item, MissingDataError, is_skipped_item
+from ..base import BadInputError, ConfigSpec, Download, Item, MissingDataError, is_skipped_item, skipped_item
 from ..formats.folder import FolderSource
-from ..formats.label_masks import instances_with_crowd, read_id_map
 from ..formats.naming import natural_key
 
 CITATION = """@article{kromp2020annotated,
@@ -131,7 +130,7 @@ class SBSST265(FolderSource):
     image_dirs = (RAW_DIR,)
     image_pattern = RAW_DIR + r"/[^/]+(?i:\.tiff?)"
     annotation = LABEL_DIR + "/{stem}.tif"
-    annotation_kind = "label_map"  # ids are kept: read_instances below, not the renumbering default
+    annotation_kind = "id_label_map"  # ids are upstream ids: kept, gaps included
     missing_annotation = "no label image {annotation} for {name}"
     metadata = {"modality": "fluorescence", "stain": "DAPI", "annotation": "complete"}
 
@@ -144,7 +143,7 @@ class SBSST265(FolderSource):
                 if row is not None:  # the image's CSV row travels with the item (workers never re-list)
                     item = dataclasses.replace(item, attrs={**item.attrs, "description": row})
                 elif split is None and not is_skipped_item(item):  # in no CSV row: no split, counted under train
-                    item = self.image_missing(root, item.image_id, f"{RAW_DIR}/{item.attrs['name']} is not in {DESCRIPTION}")
+                    item = skipped_item(item.image_id, f"{RAW_DIR}/{item.attrs['name']} is not in {DESCRIPTION}")
                 splits.setdefault(split or "train", []).append(item)
         return splits
 
@@ -155,8 +154,6 @@ class SBSST265(FolderSource):
         row = self._description.get(fields.get("stem", ""))
         return SPLITS[row[SPLIT].lower()] if row else None
 
-    def read_instances(self, item: Item, shape: tuple[int, int]) -> tuple[dict[str, Any], list[str], str | None]:
-        return instances_with_crowd(read_id_map(item.files["annotation"], shape)), [], None
 
     def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
         row = item.attrs["description"]
