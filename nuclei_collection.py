@@ -19,6 +19,7 @@ import datasets
 
 from nuclei_collection_builders import rle, schema
 from nuclei_collection_builders.app.cli import main
+from nuclei_collection_builders.app.training import all_nuclei, instance_loader
 from nuclei_collection_builders.base import (
     BadInputError,
     MissingDataError,
@@ -35,11 +36,12 @@ from nuclei_collection_builders.sources import CONFIG_SPECS, prepare
 from nuclei_collection_builders.views import ViewSpec, apply_view
 from nuclei_collection_builders.views.taxonomy import TAXONOMIES, harmonise
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "CONFIGS",
     "TAXONOMIES",
+    "all_nuclei",
     "NucleiCollection",
     "NucleiCollectionConfig",
     "BadInputError",
@@ -57,6 +59,7 @@ __all__ = [
     "EvaluationResult",
     "export",
     "harmonise",
+    "instance_loader",
     "load",
     "main",
     "push_to_hub",
@@ -115,6 +118,8 @@ class NucleiCollection(datasets.GeneratorBasedBuilder):
 
     def _source(self) -> Source:
         source = CONFIG_SPECS[self.config.name].make_source(**self.config.options)
+        if source.classes_need_data and self.config.data_dir is not None:
+            source.list_items(source.locate(self.config.data_dir))  # its classes come from the data
         return apply_view(source, self.config.view, self.config.name)
 
     def _info(self) -> datasets.DatasetInfo:

@@ -14,6 +14,12 @@
 2. A 1000 x 1000 MoNuSeg-like image with ~700 nuclei (some overlapping, as MoNuSeg's
    polygons): PQ + AJI, fast vs reference, both on the same object lists.
 3. Peak RSS of this process (``resource.getrusage``): generated inputs + fold evaluation.
+4. COCO mask AP (issue 20): the sparse implementation (``metrics.coco_ap``) against
+   pycocotools' ``COCOeval`` (tests/metrics_reference.py ``coco_eval``, maxDets raised) on the
+   real MoNuSeg training image of ../shared/realdata (359 overlapping polygons) with a
+   perturbed, scored prediction, and on the generated 1000 x 1000 image; values must be equal.
+5. The default report on that real MoNuSeg image: ``nuclei-collection evaluate`` in a fresh
+   process (imports included), truth painted first-wins as a label-map prediction; best of 3.
 
 Runs on one core (thread pools limited to 1 before numpy loads). Not part of the test suite.
 """
@@ -39,13 +45,13 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "tests"))
 REALDATA = Path(os.environ.get("NUCLEI_REALDATA", PROJECT.parent / "shared" / "realdata")) / "pannuke"
 
-from metrics_reference import Reference, pannuke_split  # noqa: E402
+from metrics_reference import Reference, as_objects, coco_eval, pannuke_split  # noqa: E402
 from timing import best_of  # noqa: E402  (bench/timing.py)
 
 from nuclei_collection_builders import rle  # noqa: E402
 from nuclei_collection_builders.evaluation import metrics  # noqa: E402
 
-CLASSES = metrics.PANNUKE_CLASSES
+CLASSES = (1, 2, 3, 4, 5)  # the generated fold's category values (one per PanNuke class)
 CLASS_COLUMNS = ("Neoplastic", "Inflammatory", "Connective", "Dead", "Epithelial")
 PATCH = 256
 
@@ -191,6 +197,86 @@ def reference_fold(fold) -> dict:
     return pannuke_split(images, CLASSES)
 
 
+def monuseg_real(seed: int) -> tuple[list[dict], list[dict]] | None:
+    """The real MoNuSeg training image's objects and a perturbed, scored prediction (None when absent)."""
+    data_dir = REALDATA.parent / "monuseg"
+    if not data_dir.exists():
+        return None
+    from test_metrics import perturb  # noqa: E402  (tests/: the same perturbation the tests use)
+
+    from nuclei_collection_builders.pipeline import iter_split
+    from nuclei_collection_builders.sources import prepare
+
+    prepared = prepare("nucleisegmentationbenchmark", data_dir)
+    record = next(iter_split(prepared.source, prepared.splits["train"]))
+    truth = list(record["objects"])
+    rng = np.random.default_rng(seed)
+    pred = [dict(obj, score=float(rng.integers(0, 10)) / 10)
+            for obj in perturb(as_objects(truth), (record["height"], record["width"]), seed)]  # fmt: skip
+    return truth, pred
+
+
+def coco_rows(cases: list[tuple[str, list[dict], list[dict]]]) -> list[tuple]:
+    """COCO AP, sparse vs COCOeval, per case; asserts equal values."""
+    rows = []
+    for name, truth, pred in cases:
+        fast = best_of(3, lambda pairs=[(truth, pred)]: metrics.coco_ap(pairs))
+        start = time.perf_counter()
+        want = coco_eval([(truth, pred)])
+        reference = time.perf_counter() - start
+        got = metrics.coco_ap([(truth, pred)])
+        same = all((math.isnan(v) and math.isnan(got[k])) or got[k] == v for k, v in want.items())
+        print(f"{name}: coco_AP {got['AP']:.4f}, AR {got['AR']:.4f}, maxDets {got['max_dets']}; "
+              f"equal to COCOeval: {same}")  # fmt: skip
+        if not same:
+            raise SystemExit(f"COCO AP differs from COCOeval on {name}: {got} vs {want}")
+        rows.append((f"COCO mask AP, {name}", f"{fast * 1000:.1f} ms", f"{reference:.2f} s (COCOeval)",
+                     reference / fast, "equal values"))  # fmt: skip
+    return rows
+
+
+def default_report_seconds(working_dir: Path, repeat: int = 3) -> tuple[float, float, str] | None:
+    """(wall s, CPU s, first output line) of ``nuclei-collection evaluate`` (fresh process, default
+    metrics) on the real MoNuSeg image, best of ``repeat``. CPU time (user + system of the child)
+    is what a busy shared machine does not inflate."""
+    import subprocess
+    import tempfile
+
+    from PIL import Image
+
+    data_dir = REALDATA.parent / "monuseg"
+    if not data_dir.exists():
+        return None
+    from pycocotools import mask as mask_utils
+
+    from nuclei_collection_builders.pipeline import iter_split
+    from nuclei_collection_builders.sources import prepare
+
+    prepared = prepare("nucleisegmentationbenchmark", data_dir)
+    record = next(iter_split(prepared.source, prepared.splits["train"]))
+    label_map = np.zeros((record["height"], record["width"]), np.int32)
+    for k, obj in reversed(list(enumerate(record["objects"], start=1))):  # first object wins
+        segmentation = dict(obj["segmentation"], counts=obj["segmentation"]["counts"].encode())
+        label_map[mask_utils.decode(segmentation) > 0] = k
+    with tempfile.TemporaryDirectory() as scratch:
+        pred = Path(scratch) / "pred"
+        pred.mkdir()
+        Image.fromarray(label_map.astype(np.uint16)).save(pred / f"{record['image_id']}.png")
+        command = [sys.executable, "-m", "nuclei_collection", "evaluate", "nucleisegmentationbenchmark",
+                   "--pred", str(pred), "--data-dir", str(data_dir), "--split", "train",
+                   "--out", str(Path(scratch) / "report")]  # fmt: skip
+        best, best_cpu, output = float("inf"), float("inf"), ""
+        for _ in range(repeat):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=working_dir)
+            best = min(best, time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            best_cpu = min(best_cpu, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            output = done.stdout.splitlines()[0]
+    return best, best_cpu, output
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2656)
@@ -221,13 +307,13 @@ def main() -> None:
     reference_fold_seconds = reference_subset / len(subset) * len(fold)
 
     truth, pred = monuseg_like(700, args.seed)
-    fast_image = best_of(5, lambda: (lambda m: (m.pq(), m.aji()))(metrics.match(truth, pred)))
+    fast_image = best_of(5, lambda: (lambda m: (metrics.pq_of(m), metrics.aji_of(m)))(metrics.match(truth, pred)))
     start = time.perf_counter()
     ref = Reference(truth, pred, (1000, 1000))
     ref_pq, ref_aji = ref.pq(), ref.aji()
     reference_image = time.perf_counter() - start
     m = metrics.match(truth, pred)
-    image_drift = max(abs(m.pq().pq - ref_pq["pq"]), abs(m.aji().aji - ref_aji))
+    image_drift = max(abs(metrics.pq_of(m).pq - ref_pq["pq"]), abs(metrics.aji_of(m).aji - ref_aji))
 
     print(f"\nfold: bPQ {result.bpq:.4f}  mPQ {result.mpq:.4f}  mPQ+ {result.mpq_plus:.4f}  "
           f"({result.counts['n_images_empty_truth']} patches with empty truth left out of bPQ)")  # fmt: skip
@@ -235,7 +321,8 @@ def main() -> None:
           f"+ matching and metrics ({fold_seconds - parse_seconds:.2f} s)")  # fmt: skip
     print(f"reference agreement: fold subset max |diff| {drift:.1e}, 1000x1000 image max |diff| {image_drift:.1e}")
     print(
-        f"1000x1000 image: {len(truth)} true / {len(pred)} predicted nuclei, PQ {m.pq().pq:.4f} AJI {m.aji().aji:.4f}"
+        f"1000x1000 image: {len(truth)} true / {len(pred)} predicted nuclei, "
+        f"PQ {metrics.pq_of(m).pq:.4f} AJI {metrics.aji_of(m).aji:.4f}"
     )
     rows = [
         ("PanNuke-like fold, bPQ+mPQ+mPQ+ (one pass)", f"{fold_seconds:.2f} s", f"{reference_fold_seconds:.1f} s *",
@@ -245,9 +332,21 @@ def main() -> None:
         ("1000x1000, ~700 nuclei: PQ + AJI", f"{fast_image * 1000:.1f} ms", f"{reference_image:.2f} s",
          reference_image / fast_image, ">= 50x"),
     ]  # fmt: skip
+    cases = [("generated 1000x1000, ~700 overlapping nuclei", truth, [dict(o, score=0.5) for o in pred])]
+    real = monuseg_real(args.seed)
+    if real is not None:
+        cases.insert(0, ("real MoNuSeg image, 359 nuclei", *real))
+    rows += coco_rows(cases)
+    report = default_report_seconds(PROJECT)
+    if report is not None:
+        print(f"default report on the real MoNuSeg image: {report[2]}")
+        print(f"load average while measuring: {os.getloadavg()[0]:.1f} (wall time grows with it, CPU time does not)")
+        rows.append(("`nuclei-collection evaluate` default metrics, real MoNuSeg image, fresh process",
+                     f"{report[0]:.2f} s wall, {report[1]:.2f} s CPU", "", float("nan"), "< 3 s"))  # fmt: skip
     print("\n| case | fast | reference | ratio | target |\n|---|---|---|---|---|")
     for name, fast, reference, ratio, target in rows:
-        print(f"| {name} | {fast} | {reference} | {ratio:.0f}x | {target} |")
+        shown = "" if math.isnan(ratio) else f"{ratio:.0f}x"
+        print(f"| {name} | {fast} | {reference} | {shown} | {target} |")
     print(f"| peak RSS (generated fold + evaluation) | {peak_mib:.0f} MiB | | | < 1 GB |")
     print(
         f"\n* reference fold time extrapolated from {len(subset)} patches ({reference_subset / len(subset) * 1000:.1f} ms/patch)"

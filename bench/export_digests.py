@@ -1,13 +1,20 @@
-"""Proof that a refactor changed nothing: sha256 of every export of every config.
+"""Proof that a change left exports alone: sha256 of every export of every config.
 
-Generates every reader's fixture (the generators in tests/fixtures, seeded) and takes the
-real samples of ../shared/realdata where present, builds each config as parquet (+ COCO
-and ImageMask for a few, + one view), and prints or compares the sha256 of every file.
+Every registered config is built from its generated fixture (``tests/fixtures/<reader>.py``
+``write_raw``, found through the registry: a new source is covered without editing this
+file), plus a few option / view / format variants and the real samples of
+../shared/realdata where present. Two kinds of digest per export:
+
+* ``files``: sha256 of every file written (byte identity);
+* ``records``: sha256 of each parquet split's records with categories resolved to their
+  names (identity of content whatever the ClassLabel layout: used to show that a change of
+  the category encoding changed nothing else).
 
     python bench/export_digests.py --write digests.json     # before the change
     python bench/export_digests.py --check digests.json     # after: exit 1 on any difference
+    python bench/export_digests.py --check digests.json --only Lizard CoNSeP   # some configs
 
-Only the public face (``nuclei_collection.build`` / ``export``) is used, so the script
+Only the public face (``nuclei_collection.export``) is used to write, so the script
 survives moves inside ``builders/``.
 """
 
@@ -27,58 +34,43 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "tests"))  # the fixture generators
 
 import numpy as np  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 import nuclei_collection as nc  # noqa: E402
-from fixtures.bbbc006 import write_bbbc006  # noqa: E402
-from fixtures.bbbc007 import write_bbbc007  # noqa: E402
-from fixtures.bbbc018 import write_bbbc018  # noqa: E402
-from fixtures.bbbc020 import write_bbbc020  # noqa: E402
-from fixtures.bcss import code_mask, write_bcss_tree  # noqa: E402
-from fixtures.cluster_nuclei import write_cluster_nuclei  # noqa: E402
-from fixtures.dsb2018 import write_stage1_train_labels, write_stage_test  # noqa: E402
-from fixtures.histology import write_janowczyk, write_monuseg, write_tnbc  # noqa: E402
-from fixtures.isbi2009 import write_isbi2009  # noqa: E402
-from fixtures.pannuke import write_fold  # noqa: E402
+from fixtures import raw_writer  # noqa: E402
+from nuclei_collection_builders.sources import CONFIG_SPECS  # noqa: E402
 
 REALDATA = Path(os.environ.get("NUCLEI_REALDATA", PROJECT.parent / "shared" / "realdata"))
-
-
-def _dsb_with_csv(root: Path) -> None:
-    try:
-        from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
-    except ImportError:  # the layout before issue 13
-        from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
-
-    write_dsb2018_stage1_train(root / "stage1_train", n_images=4, seed=5)
-    write_stage1_train_labels(root / "stage1_train", root / "stage1_train_labels.csv")
-
-
-def _bcss(root: Path) -> None:
-    generated = [("TCGA-OL-A66I-DX1_xmin1000_ymin2000_MPP-0.2500", code_mask(300, 280, (2, 1, 3), (90, 60), seed=3))]
-    masks = sorted(p.name for p in (REALDATA / "bcss" / "masks").iterdir())[:1] if REALDATA.is_dir() else []
-    write_bcss_tree(root, REALDATA, masks, generated)
-
 
 #: (label, config, raw-tree writer or a realdata folder, options, view, extra export formats)
 Case = tuple[str, str, Callable[[Path], object] | Path, dict, dict | None, tuple[str, ...]]
 
-FIXTURE_CASES: list[Case] = [
-    ("dsb_train", "nuclei_stage1_train", _dsb_with_csv, {}, None, ("coco", "imagemask")),
-    ("dsb_train_csv", "nuclei_stage1_train", _dsb_with_csv, {"labels": "csv"}, None, ()),
-    ("dsb_val", "nuclei_stage_1_local_val_split", _dsb_with_csv, {}, None, ()),
-    ("dsb_test", "nuclei_stage_1_test", lambda r: write_stage_test(r, n_images=3, seed=2, n_absent=1), {}, None, ()),
-    ("bbbc006", "BBBC006", lambda r: write_bbbc006(r / "BBBC006"), {}, None, ("coco",)),
-    ("bbbc007", "BBBC007", write_bbbc007, {}, None, ()),
-    ("bbbc018", "BBBC018", write_bbbc018, {}, None, ()),
-    ("bbbc020", "BBBC020", write_bbbc020, {}, None, ()),
-    ("isbi", "2009_ISBI_2DNuclei", write_isbi2009, {}, {"tile": 64, "stride": 64}, ()),
-    ("cluster", "cluster_nuclei", write_cluster_nuclei, {}, None, ()),
-    ("monuseg", "nucleisegmentationbenchmark", write_monuseg, {}, {"scale": 0.5}, ("coco",)),
-    ("tnbc", "TNBC_NucleiSegmentation", write_tnbc, {}, None, ()),
-    ("janowczyk", "nuclei_partial_annotations", write_janowczyk, {}, None, ()),
-    ("pannuke1", "PanNuke_fold1", lambda r: write_fold(r, 1, 5, "warwick", seed=4), {}, None, ("imagemask",)),
-    ("bcss", "BCSS", _bcss, {}, None, ()),
-    ("bcss1024", "BCSS_1024", _bcss, {}, None, ()),
+
+def registry_cases() -> list[Case]:
+    """One parquet export per registered config, from its generated fixture."""
+    cases = []
+    for config in CONFIG_SPECS:
+        writer = raw_writer(config)
+        if writer is not None:
+            cases.append((config, config, writer, {}, None, ()))
+    return cases
+
+
+def _writer(config: str) -> Callable[[Path], object]:
+    writer = raw_writer(config)
+    assert writer is not None, config
+    return writer
+
+
+#: Options, views and the other export formats, on top of the registry's cases.
+VARIANT_CASES: list[Case] = [
+    ("dsb_train_formats", "nuclei_stage1_train", _writer("nuclei_stage1_train"), {}, None, ("coco", "imagemask")),
+    ("dsb_train_csv", "nuclei_stage1_train", _writer("nuclei_stage1_train"), {"labels": "csv"}, None, ()),
+    ("bbbc006_coco", "BBBC006", _writer("BBBC006"), {}, None, ("coco",)),
+    ("isbi_tiles", "2009_ISBI_2DNuclei", _writer("2009_ISBI_2DNuclei"), {}, {"tile": 64, "stride": 64}, ()),
+    ("monuseg_scaled", "nucleisegmentationbenchmark", _writer("nucleisegmentationbenchmark"), {}, {"scale": 0.5}, ("coco",)),
+    ("pannuke1_imagemask", "PanNuke_fold1", _writer("PanNuke_fold1"), {}, None, ("imagemask",)),
+    ("consep_grouped", "CoNSeP", _writer("CoNSeP"), {"classes": "grouped"}, None, ("coco",)),
 ]
 
 REAL_CASES: list[Case] = [
@@ -96,6 +88,36 @@ def file_digests(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def _category_names(table) -> dict[str, list[str]]:
+    """column -> ClassLabel names, from the features datasets stores in the parquet metadata."""
+    info = json.loads((table.schema.metadata or {}).get(b"huggingface", b"{}") or b"{}")
+    features = info.get("info", {}).get("features", {})
+    names = {}
+    for column in ("objects", "regions"):
+        feature = features.get(column, {})
+        item = feature.get("feature", feature)
+        label = item.get("category", {}) if isinstance(item, dict) else {}
+        if "names" in label:
+            names[column] = label["names"]
+    return names
+
+
+def record_digests(folder: Path) -> dict[str, str]:
+    """sha256 of each parquet file's rows, categories written as names (layout-independent)."""
+    digests = {}
+    for path in sorted(folder.rglob("*.parquet")):
+        table = pq.read_table(path)
+        names = _category_names(table)
+        digest = hashlib.sha256()
+        for row in table.to_pylist():
+            for column, labels in names.items():
+                for obj in row.get(column) or []:
+                    obj["category"] = labels[obj["category"]]
+            digest.update(json.dumps(row, sort_keys=True, default=lambda b: hashlib.sha256(b).hexdigest()).encode())
+        digests[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return digests
 
 
 def run_case(case: Case, work: Path) -> dict[str, str]:
@@ -116,17 +138,25 @@ def run_case(case: Case, work: Path) -> dict[str, str]:
             kwargs.update(split=(0.6, 0.2, 0.2), seed=0)
         nc.export(config, out, format=fmt, data_dir=data_dir, **kwargs)
         digests.update({f"{label}/{fmt}/{name}": value for name, value in file_digests(out).items()})
+        if fmt == "parquet":
+            digests.update({f"{label}/records/{name}": value for name, value in record_digests(out).items()})
     return digests
 
 
-def all_digests() -> dict[str, str]:
-    cases = FIXTURE_CASES + (REAL_CASES if REALDATA.is_dir() else [])
+def all_digests(only: set[str] | None = None) -> dict[str, str]:
+    cases = registry_cases() + VARIANT_CASES + (REAL_CASES if REALDATA.is_dir() else [])
     digests: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
+            if only and case[1] not in only:
+                continue
             np.random.seed(0)  # fixture writers seed themselves; this guards any that do not
-            digests.update(run_case(case, Path(tmp) / case[0]))
-            print(f"{case[0]:>16}: {sum(k.startswith(case[0] + '/') for k in digests)} files", file=sys.stderr)
+            try:
+                digests.update(run_case(case, Path(tmp) / case[0]))
+            except LookupError as why:  # a fixture that needs absent real files says so
+                print(f"{case[0]:>40}: skipped ({why})", file=sys.stderr)
+                continue
+            print(f"{case[0]:>40}: {sum(k.startswith(case[0] + '/') for k in digests)} files", file=sys.stderr)
     return digests
 
 
@@ -135,22 +165,36 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", type=Path, help="write the digests to this JSON file")
     group.add_argument("--check", type=Path, help="compare with the digests in this JSON file")
+    parser.add_argument("--only", nargs="+", metavar="CONFIG", help="only the cases of these configs")
+    parser.add_argument("--kind", choices=("files", "records", "all"), default="all", help="which digests to compare")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    digests = all_digests()
+    digests = all_digests(set(args.only) if args.only else None)
     if args.write:
         args.write.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
-        print(f"{len(digests)} files written to {args.write}")
+        print(f"{len(digests)} digests written to {args.write}")
         return 0
     expected = json.loads(args.check.read_text())
+
+    def wanted(key: str) -> bool:
+        is_records = "/records/" in key
+        kind_ok = args.kind == "all" or (args.kind == "records") == is_records
+        return kind_ok and (not args.only or any(key.startswith(case[0] + "/") for case in _cases_of(args.only)))
+
+    expected = {k: v for k, v in expected.items() if wanted(k)}
+    digests = {k: v for k, v in digests.items() if wanted(k)}
     missing = sorted(set(expected) - set(digests))
     extra = sorted(set(digests) - set(expected))
     changed = sorted(k for k in set(expected) & set(digests) if expected[k] != digests[k])
     for title, names in (("missing", missing), ("new", extra), ("changed", changed)):
         for name in names:
             print(f"{title}: {name}")
-    print(f"{len(digests)} files; {len(changed)} changed, {len(missing)} missing, {len(extra)} new")
+    print(f"{len(digests)} digests; {len(changed)} changed, {len(missing)} missing, {len(extra)} new")
     return 1 if missing or extra or changed else 0
+
+
+def _cases_of(configs: list[str]) -> list[Case]:
+    return [case for case in registry_cases() + VARIANT_CASES + REAL_CASES if case[1] in configs]
 
 
 if __name__ == "__main__":

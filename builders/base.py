@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from .catalog import ClassInfo, SourceInfo
 
 logger = logging.getLogger("nuclei_collection")
 
@@ -95,6 +97,48 @@ def is_skipped_item(item: Item) -> bool:
     return SKIP_REASON in item.attrs
 
 
+class GroupedSkipReason(str):
+    """A skip reason (its text everywhere: build report, card) that belongs to a group of alike skips.
+
+    ``summary`` names the group, e.g. "images named in stage1_solution.csv are absent": a
+    split's log can then say "63 images named in stage1_solution.csv are absent (e.g. a, b, c)"
+    in one line instead of 63 (:func:`summarise_skips`), while the build report keeps each.
+    """
+
+    summary: str
+
+    def __new__(cls, text: str, summary: str) -> GroupedSkipReason:
+        reason = super().__new__(cls, text)
+        reason.summary = summary
+        return reason
+
+    def __reduce__(self):  # pickles through worker processes with its summary
+        return type(self), (str(self), self.summary)
+
+
+#: Examples named per group of skips in the log line of :func:`summarise_skips`.
+SKIP_EXAMPLES = 3
+
+
+def summarise_skips(skipped: Iterable[tuple[str, str]]) -> list[str]:
+    """Log lines for ``(item id, reason)`` skips: one per skip, one per group of grouped ones.
+
+    Reasons with a ``summary`` (:class:`GroupedSkipReason`) are counted per summary and named
+    by their first :data:`SKIP_EXAMPLES` item ids; the others are listed one by one.
+    """
+    lines, groups = [], {}
+    for item_id, reason in skipped:
+        summary = getattr(reason, "summary", None)
+        if summary is None:
+            lines.append(f"{item_id}: {reason}")
+        else:
+            groups.setdefault(summary, []).append(item_id)
+    for summary, ids in groups.items():
+        more = ", ..." if len(ids) > SKIP_EXAMPLES else ""
+        lines.append(f"{len(ids)} {summary} (e.g. {', '.join(ids[:SKIP_EXAMPLES])}{more}; all in the build report)")
+    return lines
+
+
 class CountedNote(str):
     """A note (plain text everywhere) that also counts ``count`` events of one ``kind``.
 
@@ -158,8 +202,15 @@ class Sample:
 
 
 class Source:
-    """Base class of the upstream readers. Subclasses set the class attributes."""
+    """Base class of the upstream readers.
 
+    A reader declares its facts once, as ``info = SourceInfo(...)`` (:mod:`.catalog`):
+    ``name``, ``homepage``, ``citation``, ``license``, ``description`` and ``kind`` below
+    are filled from it. The other class attributes describe how to get and read the data.
+    """
+
+    #: the declared facts (name, licence, classes, metrics, ...); see :mod:`.catalog`
+    info: ClassVar[SourceInfo]
     #: short name used in logs and metadata["source"]
     name: ClassVar[str]
     #: "instance" (objects) or "semantic" (class mask + regions)
@@ -180,6 +231,27 @@ class Source:
     #: known upstream problems, each as (what is wrong upstream, how this reader handles it);
     #: rendered into the dataset card
     known_issues: ClassVar[Sequence[tuple[str, str]]] = ()
+    #: True when :meth:`classes` is known only once the data is located (COCO import)
+    classes_need_data: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        info = cls.__dict__.get("info")
+        if info is not None:  # the facts live in the table; these names are its short-hands
+            cls.name, cls.kind = info.name, info.kind
+            cls.homepage, cls.citation, cls.license = info.homepage, info.citation, info.license
+            cls.description = info.description or info.title
+
+    def classes(self) -> tuple[ClassInfo, ...]:
+        """The object classes of the records this reader makes, with these options.
+
+        Index in this tuple = ``objects.category`` of the export (its ClassLabel). The
+        declared table by default; readers whose options change the classes override it.
+        """
+        return self.info.classes
+
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.classes())
 
     def __init__(self, **options: Any):
         unknown = sorted(set(options) - set(self.default_options))
@@ -256,8 +328,14 @@ class ConfigSpec:
     subset_of: str | None = None
     #: configs that hold some of the same tissue (re-cut, resampled or re-annotated copies:
     #: Lizard re-uses CoNSeP and PanNuke images, BBBC039 fields are in DSB2018); a training
-    #: mix keeps the other config and leaves this one out when both are present
+    #: mix (``all_nuclei``) keeps the larger of two overlapping configs, whichever declares it
     overlaps: tuple[str, ...] = ()
+    #: the split names this config's records come in (declared; checked against fixture builds)
+    splits: tuple[str, ...] = ("train",)
+
+    @property
+    def info(self) -> SourceInfo:
+        return self.source.info
 
     def make_source(self, **overrides: Any) -> Source:
         return self.source(**{**self.options, **overrides})

@@ -10,6 +10,14 @@ comes back is checked before use:
 * archives are unpacked by :func:`safe_extract`, which refuses absolute paths, ``..``
   components, symlinks, hard links and device files (zip-slip / tar-slip), into a
   temporary folder that is renamed into place only when complete.
+
+A ``--data-dir`` that holds the upstream archives themselves (``BBBC020_v1_images.zip``
+...) instead of their unpacked tree is handled by :func:`locate_local`: the archives whose
+names are the source's ``downloads`` file names are unpacked the same safe way, never into
+the data folder (it may be read-only, e.g. a shared mount) but into
+``<cache>/nuclei_collection_unpacked/<source>-<key>/``, where ``<cache>`` is ``--cache-dir``
+or the ``datasets`` cache and ``<key>`` hashes each archive's path, size and mtime (a
+changed archive is unpacked afresh; an unchanged one is reused).
 """
 
 from __future__ import annotations
@@ -177,24 +185,105 @@ def fetch(source: Source, dl_manager=None, cache_dir: Path | str | None = None) 
     key = hashlib.sha256("\n".join(d.url for d in downloads).encode()).hexdigest()[:16]
     root = Path(paths[0]).parent / f"nuclei_collection-{key}"
     for download, path in zip(downloads, map(Path, paths)):
-        marker = root / f".ok-{download.filename}"
-        if marker.exists():
-            continue
-        verify_download(path, download)
-        root.mkdir(parents=True, exist_ok=True)
-        if download.extract and is_archive(download.filename):
-            unpacked = safe_extract(path, root / f".unpacked-{download.filename}")
-            for child in sorted(unpacked.iterdir()):
-                destination = root / child.name
-                if not destination.exists():
-                    os.replace(child, destination)
-            shutil.rmtree(unpacked, ignore_errors=True)
-        else:
-            destination = root / download.filename
-            if not destination.exists():
-                try:
-                    os.link(path, destination)
-                except OSError:
-                    shutil.copyfile(path, destination)
-        marker.touch()
+        if not (root / f".ok-{download.filename}").exists():
+            verify_download(path, download)
+            place_download(download, path, root, link=True)
     return root
+
+
+def place_download(download: Download, path: Path, root: Path, link: bool = False) -> None:
+    """Unpack (safely) or place one upstream file into ``root``, then mark it done.
+
+    An archive's members go to ``root`` (what is already there is kept); a plain file is
+    hard-linked (``link``: the download cache's own copy) or copied. The ``.ok-<file>``
+    marker makes a rerun skip it.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    if download.extract and is_archive(download.filename):
+        unpacked = safe_extract(path, root / f".unpacked-{download.filename}")
+        for child in sorted(unpacked.iterdir()):
+            destination = root / child.name
+            if not destination.exists():
+                os.replace(child, destination)
+        shutil.rmtree(unpacked, ignore_errors=True)
+    else:
+        destination = root / download.filename
+        if not destination.exists() and not (link and _hard_link(path, destination)):
+            shutil.copyfile(path, destination)
+    (root / f".ok-{download.filename}").touch()
+
+
+def _hard_link(path: Path, destination: Path) -> bool:
+    """Hard-link ``path`` to ``destination``; False where the file system cannot (copy instead)."""
+    try:
+        os.link(path, destination)
+    except OSError:
+        return False
+    return True
+
+
+#: Folder below the cache that holds archives unpacked from a --data-dir (:func:`locate_local`).
+UNPACKED_DIR = "nuclei_collection_unpacked"
+
+
+def local_archives(source: Source, data_dir: Path) -> list[tuple[Download, Path]]:
+    """The source's download files present directly in ``data_dir`` (archives and plain files)."""
+    found = []
+    for download in source.downloads:
+        path = data_dir / download.filename
+        if path.is_file():
+            found.append((download, path))
+    return found
+
+
+def _unpack_cache(cache_dir: Path | str | None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser() / UNPACKED_DIR
+    import datasets.config
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / UNPACKED_DIR
+
+
+def unpack_local(source: Source, data_dir: Path, cache_dir: Path | str | None = None) -> Path | None:
+    """Unpack the upstream archives found in ``data_dir`` into a cache folder; returns it.
+
+    None when ``data_dir`` holds no archive of the source. Plain (non-archive) download files
+    found beside them (CSVs) are copied in as well, so the folder has the layout a download
+    gives. The data folder itself is only read.
+    """
+    present = local_archives(source, data_dir)
+    if not any(download.extract and is_archive(download.filename) for download, _ in present):
+        return None
+    identity = hashlib.sha256()
+    for _, path in present:
+        info = path.stat()
+        identity.update(f"{path.resolve()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    root = _unpack_cache(cache_dir) / f"{source.name}-{identity.hexdigest()[:16]}"
+    for download, path in present:
+        if not (root / f".ok-{download.filename}").exists():
+            logger.info("%s: placing %s into %s", source.name, path, root)
+            place_download(download, path, root)
+    return root
+
+
+def locate_local(source: Source, data_dir: Path | str, cache_dir: Path | str | None = None) -> Path:
+    """``source.locate(data_dir)``; when the layout is not there but the upstream archives
+    are, unpack them (:func:`unpack_local`) and locate the layout in the unpacked folder."""
+    data_dir = Path(data_dir).expanduser()
+    try:
+        return source.locate(data_dir)
+    except MissingDataError:
+        if not data_dir.is_dir():
+            raise
+        unpacked = unpack_local(source, data_dir, cache_dir)
+        if unpacked is None:
+            raise
+    try:
+        return source.locate(unpacked)
+    except MissingDataError:
+        names = sorted(p.name for _, p in local_archives(source, data_dir))
+        missing = sorted(d.filename for d in source.downloads if not (data_dir / d.filename).is_file())
+        why = f"unpacked {', '.join(names)} into {unpacked}, but the layout is still not complete"
+        if missing:
+            why += f"; missing upstream file(s): {', '.join(missing)}"
+        raise MissingDataError(source.missing_message(data_dir, why)) from None

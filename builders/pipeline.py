@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from datasets import Features
+from typing import TYPE_CHECKING, Any
 
 from . import schema
-from .base import SKIP_REASON, ConfigSpec, CountedNote, Item, SkipItem, Source, is_skipped_item, logger
-from .download import fetch
+from .base import SKIP_REASON, ConfigSpec, CountedNote, Item, SkipItem, Source, is_skipped_item, logger, summarise_skips
+from .download import fetch, locate_local
+
+if TYPE_CHECKING:  # datasets costs ~0.5 s to import: only the builders that write need it
+    from datasets import Features
 
 
 @dataclass
@@ -47,6 +48,8 @@ class SplitReport:
     notes: list[str] = field(default_factory=list)
     categories: Counter = field(default_factory=Counter)
     sizes: Counter = field(default_factory=Counter)
+    #: the config's class names (category index -> name), for the per-name counts
+    class_names: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Events counted by the notes (:class:`~base.CountedNote`), summed per kind."""
@@ -58,18 +61,19 @@ class SplitReport:
 
     def add(self, record: Mapping[str, Any]) -> None:
         self.records += 1
-        objects, names = schema.record_parts(record)  # nuclei, or regions of semantic records
+        objects = schema.record_parts(record)  # nuclei, or regions of semantic records
         self.sizes[f"{record['width']}x{record['height']}"] += 1
         for obj in objects:
             if obj.get("iscrowd"):  # a don't-care region (MoNuSAC ambiguous areas): never a nucleus
                 self.crowd += 1
                 continue
             self.objects += 1
-            self.categories[names[obj["category"]]] += 1
+            self.categories[self.class_names[obj["category"]]] += 1
 
 
 def features_for(source: Source) -> Features:
-    return schema.features_for_kind(source.kind)
+    """The export features of ``source``'s records (its kind, its classes)."""
+    return schema.features_for_kind(source.kind, source.class_names())
 
 
 def prepare(
@@ -89,7 +93,7 @@ def prepare(
     source = spec.make_source(**dict(options or {}))
     record_source = wrap(source) if wrap is not None else source
     if data_dir is not None:
-        root = source.locate(data_dir)
+        root = locate_local(source, data_dir, cache_dir)  # or the upstream archives in it, unpacked
     else:
         root = source.locate(fetch(source, dl_manager, cache_dir))
     splits = source.list_items(root)
@@ -118,13 +122,14 @@ def _empty_ground_truth(record: Mapping[str, Any]) -> bool:
 def item_records(source: Source, item: Item) -> tuple[list[dict[str, Any]], list[str], tuple[str, str] | None]:
     """Records for one item, notes the reader left, and the skip reason if it was skipped."""
     records, notes = [], []
+    class_names = source.class_names()
     if is_skipped_item(item):  # listed only to be counted (base.skipped_item)
         logger.debug("%s: %s: skipped: %s", source.name, item.image_id, item.attrs[SKIP_REASON])
         return [], [], (item.image_id, item.attrs[SKIP_REASON])
     try:
         # One record per sample as it comes: a tiled item never holds all its tile arrays.
         for sample in source.samples(item):
-            record = schema.record_for(source.kind, sample)
+            record = schema.record_for(source.kind, sample, class_names)
             records.append(record)
             notes.extend(sample.notes)
             if _empty_ground_truth(record):
@@ -154,7 +159,7 @@ def log_split_report(label: str, report: SplitReport) -> None:
             "%s: %d item(s) skipped:\n%s",
             label,
             len(report.skipped),
-            "\n".join(f"  {item_id}: {reason}" for item_id, reason in report.skipped),
+            "\n".join(f"  {line}" for line in summarise_skips(report.skipped)),
         )
 
 
@@ -168,6 +173,8 @@ def iter_split(
     """
     own_report = report is None
     report = SplitReport() if report is None else report
+    if not report.class_names:
+        report.class_names = source.class_names()
     for item in items:
         records, notes, skipped = item_records(source, item)
         report.notes.extend(notes)

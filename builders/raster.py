@@ -133,22 +133,45 @@ def encode_png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def sequential_labels(label_map: np.ndarray, min_area: int = 1) -> np.ndarray:
-    """Relabel to 1..N keeping the order of the labels; drop labels under ``min_area`` px.
+#: Largest id for which ids are counted with a dense table (np.bincount, one slot per id up to
+#: the largest); above it (sparse ids, e.g. int64 ids from a MATLAB file) np.unique is used.
+DENSE_ID_LIMIT = 1 << 16
 
-    Returns the input unchanged (same array) when it already is 1..N without gaps and
-    nothing is dropped, so upstream ids survive wherever they already follow the schema.
+
+def relabel_sequential(label_map: np.ndarray, min_area: int = 1) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(label map with ids 1..N, the upstream id of each new id - 1, whether anything changed).
+
+    The one renumbering of the project (``formats.instances.sequential_labels`` and
+    ``formats.instances.renumber`` are views of it). Labels under ``min_area`` pixels are
+    dropped (set to 0); the kept ones become 1..N in increasing upstream id. When the ids
+    already are 1..N and nothing is dropped, the input array itself is returned (same
+    object, same dtype), so upstream ids survive wherever they already follow the schema;
+    otherwise the map is int32. Any non-negative integer dtype is accepted; large sparse ids
+    are counted with ``np.unique`` rather than a table as long as the largest id.
     """
     label_map = np.asarray(label_map)
-    counts = np.bincount(label_map.ravel().astype(np.int64, copy=False))
-    present = np.flatnonzero(counts)
-    present = present[present > 0]
-    kept = present[counts[present] >= min_area]
-    if len(kept) == len(present) and (len(kept) == 0 or kept[-1] == len(kept)):
-        return label_map
-    lookup = np.zeros(len(counts), dtype=np.int32)
-    lookup[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
-    return lookup[label_map]
+    if not (np.issubdtype(label_map.dtype, np.integer) or label_map.dtype == bool):
+        raise ValueError(f"a label map must hold integers, got dtype {label_map.dtype}")
+    ids = label_map.ravel().astype(np.int64, copy=False)
+    if ids.size == 0:
+        return label_map, np.zeros(0, dtype=np.int64), False
+    if int(ids.min()) < 0:
+        raise ValueError(f"label ids must be >= 0, got {int(ids.min())}")
+    largest = int(ids.max())
+    if largest <= max(DENSE_ID_LIMIT, ids.size):
+        counts = np.bincount(ids)
+        values, inverse = np.arange(len(counts)), None
+    else:
+        values, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    present = (values > 0) & (counts > 0)
+    kept = present & (counts >= min_area)
+    upstream = values[kept]
+    if kept.sum() == present.sum() and (len(upstream) == 0 or upstream[-1] == len(upstream)):
+        return label_map, upstream, False
+    lookup = np.zeros(len(values), dtype=np.int32)
+    lookup[kept] = np.arange(1, len(upstream) + 1, dtype=np.int32)
+    relabelled = lookup[ids] if inverse is None else lookup[inverse.reshape(-1)]
+    return relabelled.reshape(label_map.shape), upstream, True
 
 
 def read_id_map(path: Path | str, shape: tuple[int, ...]) -> np.ndarray:
@@ -168,7 +191,6 @@ def read_label_map(path: Path | str, shape: tuple[int, ...]) -> tuple[np.ndarray
 
     Ids with gaps are renumbered in label order (a note says so); the pixels are not touched.
     """
-    upstream = read_id_map(path, shape)
-    label_map = sequential_labels(upstream)
-    notes = [] if label_map is upstream else [f"{Path(path).name}: label ids had gaps; renumbered 1..N in label order"]
+    label_map, _, renumbered = relabel_sequential(read_id_map(path, shape))
+    notes = [f"{Path(path).name}: label ids had gaps; renumbered 1..N in label order"] if renumbered else []
     return label_map, notes

@@ -7,42 +7,34 @@ default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import ClassLabel, Features, Image, List, Value
 
 from . import rle
 from .base import BadInputError, Sample
 from .raster import encode_png
 
-#: Object categories. "nucleus" is the generic class of sources without cell types; the
-#: next five are PanNuke's classes (its mask channels 0-4, channel 5 is background); the rest
-#: were appended for the next wave (Lizard, CoNSeP, MoNuSAC, ...). Only ever APPEND: the
-#: index of a name is stored in every export, so reordering would silently relabel them.
-#: "ambiguous" marks don't-care regions (always iscrowd objects, never counted as nuclei).
-CATEGORIES: tuple[str, ...] = (
-    "nucleus",
-    "neoplastic",
-    "inflammatory",
-    "connective",
-    "dead",
-    "epithelial",
-    # collection version 0.2.0
-    "neutrophil",
-    "lymphocyte",
-    "plasma",
-    "eosinophil",
-    "other",
-    "healthy epithelial",
-    "dysplastic/malignant epithelial",
-    "fibroblast",
-    "muscle",
-    "endothelial",
-    "macrophage",
-    "ambiguous",
-)
+if TYPE_CHECKING:  # datasets costs ~0.5 s to import: built lazily, so `list` and `--help` stay fast
+    from datasets import Features
+
+
+def _feature(spec: Any) -> Any:
+    """A datasets feature from its short spec: "string" -> Value, [{...}] -> List of structs, {...} -> struct."""
+    from datasets import List, Value
+
+    if isinstance(spec, str):
+        return Value(spec)
+    if isinstance(spec, list):
+        return List(_feature(spec[0]))
+    return {name: _feature(inner) for name, inner in spec.items()}
+
+#: Object categories are per config (docs/schema.md): ``objects.category`` is a ClassLabel of
+#: the classes the config's source declares (``SourceInfo.classes`` in builders/catalog.py),
+#: so a class added to one source never changes another config's export. "nucleus" is the
+#: class of sources without cell types; "ambiguous" marks don't-care regions (always iscrowd).
+DEFAULT_CLASSES: tuple[str, ...] = ("nucleus",)
 
 #: metadata["annotation"]: complete = every nucleus is labelled; partial = unlabelled pixels
 #: are NOT background (do not train a background class on them); none = no labels at all.
@@ -59,33 +51,40 @@ def float32_text(value: float) -> str:
 
 
 #: Per-image metadata: name -> Arrow type. Every field is nullable.
-METADATA_FIELDS: dict[str, Value | List] = {
-    "source": Value("string"),  # upstream data set, e.g. "DSB2018 (BBBC038)"
-    "organ": Value("string"),
-    "tissue": Value("string"),
-    "stain": Value("string"),  # e.g. "H&E", "Hoechst", "DAPI"
-    "modality": Value("string"),  # fluorescence | brightfield | histology
-    "magnification": Value("float32"),  # objective magnification, e.g. 40.0
-    "mpp": Value("float32"),  # microns per pixel
-    "slide_id": Value("string"),
-    "patient_id": Value("string"),
-    "nuclei_class": Value("string"),  # DSB-style appearance class, e.g. purple_purple_320_256_sparse
-    "annotation": Value("string"),  # one of ANNOTATION_STATES
-    "license": Value("string"),  # SPDX id of the upstream licence
-    "upstream_path": Value("string"),  # image path relative to the raw data root (posix)
-    "collection": Value("string"),  # sub-collection within a source (e.g. ISBI2009 gnf / ic100)
-    "z_plane": Value("int32"),  # focal plane of z-stacks (BBBC006)
-    "parent_image_id": Value("string"),  # image_id of the source image of a tile / view
-    "tile_x": Value("int32"),  # offset of a tile in its source image (tiled views)
-    "tile_y": Value("int32"),
-    "scale": Value("float32"),  # resampling factor of rescaled views (1.0 = original pixels)
+#: (short specs, see :func:`_feature`; built into features only when a writer needs them)
+METADATA_FIELDS: dict[str, Any] = {
+    "source": "string",  # upstream data set, e.g. "DSB2018 (BBBC038)"
+    "organ": "string",
+    "tissue": "string",
+    "stain": "string",  # e.g. "H&E", "Hoechst", "DAPI"
+    "modality": "string",  # fluorescence | brightfield | histology
+    "magnification": "float32",  # objective magnification, e.g. 40.0
+    "mpp": "float32",  # microns per pixel
+    "slide_id": "string",
+    "patient_id": "string",
+    "nuclei_class": "string",  # DSB-style appearance class, e.g. purple_purple_320_256_sparse
+    "annotation": "string",  # one of ANNOTATION_STATES
+    "license": "string",  # SPDX id of the upstream licence
+    "upstream_path": "string",  # image path relative to the raw data root (posix)
+    "collection": "string",  # sub-collection within a source (e.g. ISBI2009 gnf / ic100)
+    "z_plane": "int32",  # focal plane of z-stacks (BBBC006)
+    "parent_image_id": "string",  # image_id of the source image of a tile / view
+    "tile_x": "int32",  # offset of a tile in its source image (tiled views)
+    "tile_y": "int32",
+    "scale": "float32",  # resampling factor of rescaled views (1.0 = original pixels)
     # the field's other channel images (e.g. BBBC007 actin): channel name + upstream path (posix)
-    "other_channels": List({"name": Value("string"), "path": Value("string")}),
+    "other_channels": [{"name": "string", "path": "string"}],
 }
 
 
-def instance_features() -> Features:
-    """Features of every instance config (SPEC section 3)."""
+def instance_features(class_names: Sequence[str] = DEFAULT_CLASSES) -> Features:
+    """Features of an instance config whose objects have ``class_names`` (SPEC section 3).
+
+    All instance configs share every field but the category ClassLabel; configs with the
+    same classes concatenate as they are, others after ``harmonise`` (docs/views.md).
+    """
+    from datasets import ClassLabel, Features, Image, List, Value
+
     return Features(
         {
             "image": Image(),
@@ -98,18 +97,18 @@ def instance_features() -> Features:
                     "segmentation": {"size": List(Value("int32"), length=2), "counts": Value("string")},
                     "bbox": List(Value("float32"), length=4),
                     "area": Value("int64"),
-                    "category": ClassLabel(names=list(CATEGORIES)),
+                    "category": ClassLabel(names=list(class_names)),
                     "iscrowd": Value("bool"),
                     # True when a view (tile) cut the object at its border
                     "truncated": Value("bool"),
                 }
             ),
-            "metadata": dict(METADATA_FIELDS),
+            "metadata": _feature(METADATA_FIELDS),
         }
     )
 
 
-def complete_metadata(metadata: Mapping[str, Any], fields: Mapping[str, Value] = METADATA_FIELDS) -> dict[str, Any]:
+def complete_metadata(metadata: Mapping[str, Any], fields: Mapping[str, Any] = METADATA_FIELDS) -> dict[str, Any]:
     """All metadata fields, unknown keys rejected (they would be silently dropped otherwise)."""
     unknown = sorted(set(metadata) - set(fields))
     if unknown:
@@ -162,8 +161,8 @@ def sample_objects(sample: Sample) -> list[dict[str, Any]]:
     return objects
 
 
-def to_record(sample: Sample) -> dict[str, Any]:
-    """Turn a reader's Sample into a record of :func:`instance_features`."""
+def to_record(sample: Sample, class_names: Sequence[str] = DEFAULT_CLASSES) -> dict[str, Any]:
+    """Turn a reader's Sample into a record of :func:`instance_features` with ``class_names``."""
     objects = sample_objects(sample)
     ids = [obj["id"] for obj in objects]
     if len(set(ids)) != len(ids):
@@ -171,13 +170,17 @@ def to_record(sample: Sample) -> dict[str, Any]:
         where = sample.metadata.get("upstream_path") or sample.image_id
         raise BadInputError(where, f"object id(s) {repeated[:5]} occur more than once in one image")
     categories = sample.categories
+    index_of = {name: index for index, name in enumerate(class_names)}
     crowd = sample.iscrowd or {}
     truncated = sample.truncated or {}
     for obj in objects:
         name = categories if isinstance(categories, str) else categories.get(obj["id"])
-        if name not in CATEGORIES:
-            raise ValueError(f"{sample.image_id}: object {obj['id']} has unknown category {name!r}")
-        obj["category"] = CATEGORIES.index(name)
+        if name not in index_of:
+            raise ValueError(
+                f"{sample.image_id}: object {obj['id']} has category {name!r}, which this config does not declare "
+                f"({', '.join(class_names)})"
+            )
+        obj["category"] = index_of[name]
         obj["iscrowd"] = bool(crowd.get(obj["id"], False))
         obj["truncated"] = bool(truncated.get(obj["id"], False))
         obj["bbox"] = [float(v) for v in obj["bbox"]]
@@ -194,67 +197,42 @@ def to_record(sample: Sample) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- semantic configs
 
-#: Tissue-region classes of BCSS / Amgad et al. 2019: index = ground-truth code = mask pixel
-#: value (upstream ``meta/gtruth_codes.tsv``). Pinned here because Features must be known
-#: without data (card, README, streaming); every build checks the data's tsv against this
-#: list and stops on any difference (see ``bcss.check_gtruth_codes``).
-#: Code 0 ``outside_roi`` is "don't care" (pixels outside the annotated ROI): give it zero
-#: weight in losses and metrics. It is NOT the class ``other`` (code 21) and never gets a region.
-GT_CODES: tuple[str, ...] = (
-    "outside_roi",
-    "tumor",
-    "stroma",
-    "lymphocytic_infiltrate",
-    "necrosis_or_debris",
-    "glandular_secretions",
-    "blood",
-    "exclude",
-    "metaplasia_NOS",
-    "fat",
-    "plasma_cells",
-    "other_immune_infiltrate",
-    "mucoid_material",
-    "normal_acinus_or_duct",
-    "lymphatics",
-    "undetermined",
-    "nerve",
-    "skin_adnexa",
-    "blood_vessel",
-    "angioinvasion",
-    "dcis",
-    "other",
-)
+#: Semantic configs: mask pixel value = ground-truth code = index of the source's declared
+#: classes (BCSS: ``meta/gtruth_codes.tsv``). Code 0 is "don't care" (pixels outside the
+#: annotated ROI): give it zero weight in losses and metrics; it never gets a region.
 DONT_CARE_CODE = 0
 
 #: Per-record metadata of semantic configs. ``slide_id``, ``roi_xmin``, ``roi_ymin``, ``mpp``
 #: and ``magnification`` given by a reader go to the top-level ``roi`` / ``mpp`` /
 #: ``magnification`` fields instead (:data:`SEMANTIC_TOP_LEVEL`).
-SEMANTIC_METADATA_FIELDS: dict[str, Value] = {
-    "source": Value("string"),
-    "license": Value("string"),  # SPDX id applied to the record
-    "license_note": Value("string"),  # conflicting or extra upstream licence statements, verbatim sources
-    "citation_key": Value("string"),  # BibTeX key of the source's citation
-    "site": Value("string"),  # TCGA tissue source site (institution) code, the split key
-    "patient_id": Value("string"),
-    "organ": Value("string"),
-    "stain": Value("string"),
-    "modality": Value("string"),
-    "scan_magnification": Value("float32"),  # objective magnification of the scanned slide
-    "color_normalized": Value("bool"),  # RGB colour-normalised upstream (null when unknown / no RGB)
-    "upstream_path": Value("string"),  # RGB path relative to the raw data root (posix)
-    "mask_path": Value("string"),  # mask path relative to the raw data root (posix)
-    "tile_x": Value("int32"),  # offset of a tile in its ROI, in stored pixels (tiled configs)
-    "tile_y": Value("int32"),
+SEMANTIC_METADATA_FIELDS: dict[str, Any] = {
+    "source": "string",
+    "license": "string",  # SPDX id applied to the record
+    "license_note": "string",  # conflicting or extra upstream licence statements, verbatim sources
+    "citation_key": "string",  # BibTeX key of the source's citation
+    "site": "string",  # TCGA tissue source site (institution) code, the split key
+    "patient_id": "string",
+    "organ": "string",
+    "stain": "string",
+    "modality": "string",
+    "scan_magnification": "float32",  # objective magnification of the scanned slide
+    "color_normalized": "bool",  # RGB colour-normalised upstream (null when unknown / no RGB)
+    "upstream_path": "string",  # RGB path relative to the raw data root (posix)
+    "mask_path": "string",  # mask path relative to the raw data root (posix)
+    "tile_x": "int32",  # offset of a tile in its ROI, in stored pixels (tiled configs)
+    "tile_y": "int32",
 }
 SEMANTIC_TOP_LEVEL = ("slide_id", "roi_xmin", "roi_ymin", "mpp", "magnification")
 
 
-def semantic_features() -> Features:
-    """Features of every semantic (tissue region) config (SPEC section 3)."""
+def semantic_features(class_names: Sequence[str]) -> Features:
+    """Features of a semantic (tissue region) config with codes ``class_names`` (SPEC section 3)."""
+    from datasets import ClassLabel, Features, Image, List, Value
+
     return Features(
         {
             "image": Image(),
-            "mask": Image(),  # mode L, pixel = ground-truth code (index into GT_CODES)
+            "mask": Image(),  # mode L, pixel = ground-truth code (index into the class names)
             "image_id": Value("string"),
             "width": Value("int32"),
             "height": Value("int32"),
@@ -265,17 +243,17 @@ def semantic_features() -> Features:
             "regions": List(
                 {
                     # code 0 outside_roi = don't care: it never appears as a region
-                    "category": ClassLabel(names=list(GT_CODES)),
+                    "category": ClassLabel(names=list(class_names)),
                     "segmentation": {"size": List(Value("int32"), length=2), "counts": Value("string")},
                     "area": Value("int64"),
                 }
             ),
-            "metadata": dict(SEMANTIC_METADATA_FIELDS),
+            "metadata": _feature(SEMANTIC_METADATA_FIELDS),
         }
     )
 
 
-def to_semantic_record(sample: Sample) -> dict[str, Any]:
+def to_semantic_record(sample: Sample, class_names: Sequence[str]) -> dict[str, Any]:
     """Turn a semantic Sample (class-code ``mask``) into a record of :func:`semantic_features`.
 
     One region per code present except 0 (don't care), in code order, from one pass over
@@ -289,8 +267,8 @@ def to_semantic_record(sample: Sample) -> dict[str, Any]:
         raise ValueError(f"{sample.image_id}: mask shape {mask.shape} != image {sample.image.shape[:2]}")
     regions = []
     for obj in rle.encode_label_map(mask):
-        if obj["id"] >= len(GT_CODES):
-            raise ValueError(f"{sample.image_id}: mask code {obj['id']} is not one of the {len(GT_CODES)} codes")
+        if obj["id"] >= len(class_names):
+            raise ValueError(f"{sample.image_id}: mask code {obj['id']} is not one of the {len(class_names)} codes")
         regions.append({"category": obj["id"], "segmentation": obj["segmentation"], "area": int(obj["area"])})
     values = dict(sample.metadata)
     top = {key: values.pop(key, None) for key in SEMANTIC_TOP_LEVEL}
@@ -316,29 +294,27 @@ def _png_value(pixels: np.ndarray | None, png: bytes | None) -> dict[str, Any] |
     return {"bytes": png if png is not None else encode_png(pixels), "path": None}
 
 
-def record_parts(record: Mapping[str, Any]) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
-    """(objects or regions, names of their category ids) of a record of either kind."""
-    if "regions" in record:
-        return record["regions"], GT_CODES
-    return record["objects"], CATEGORIES
+def record_parts(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The objects (instance records) or regions (semantic records) of a record."""
+    return record["regions"] if "regions" in record else record["objects"]
 
 
 #: What the per-record list counts, per kind (build summaries, card).
 COUNT_NOUN: dict[str, str] = {"instance": "nuclei", "semantic": "regions"}
 
-#: Source kind -> (features factory, Sample -> record). New record kinds register here.
+#: Source kind -> (features factory, (Sample, class names) -> record). New record kinds register here.
 KINDS: dict[str, tuple] = {
     "instance": (instance_features, to_record),
     "semantic": (semantic_features, to_semantic_record),
 }
 
 
-def features_for_kind(kind: str) -> Features:
+def features_for_kind(kind: str, class_names: Sequence[str]) -> Features:
     try:
-        return KINDS[kind][0]()
+        return KINDS[kind][0](class_names)
     except KeyError:
         raise ValueError(f"unknown source kind {kind!r}; known: {sorted(KINDS)}") from None
 
 
-def record_for(kind: str, sample: Sample) -> dict[str, Any]:
-    return KINDS[kind][1](sample)
+def record_for(kind: str, sample: Sample, class_names: Sequence[str]) -> dict[str, Any]:
+    return KINDS[kind][1](sample, class_names)

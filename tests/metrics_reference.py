@@ -14,7 +14,10 @@ Rules, as in docs/evaluation.md:
   for t < 0.5: Hungarian assignment of maximal summed IoU over the objects that overlap
   anything, keeping pairs with IoU > t;
 * AJI (Kumar 2017): every true object takes the overlapping prediction of largest IoU
-  (ties: larger intersection, then first prediction); AJI+: the Hungarian assignment above.
+  (ties: larger intersection, then first prediction); AJI+ (HoVer-Net's get_fast_aji_plus):
+  the Hungarian assignment over the FULL n_true x n_pred matrix of
+  intersection / (union + 1e-6), so of two equal IoUs the larger intersection weighs more;
+  pairs without a common pixel are dropped.
 """
 
 from __future__ import annotations
@@ -188,7 +191,15 @@ class Reference:
         return c / u if u else math.nan
 
     def aji_plus(self) -> float:
-        pairs = self.hungarian()
+        if not self.true or not self.pred:
+            pairs = []
+        else:
+            weights = np.zeros((len(self.true), len(self.pred)))
+            for i in range(len(self.true)):
+                for j in range(len(self.pred)):
+                    weights[i, j] = int(self.inter[i, j]) / (self.union(i, j) + 1e-6)
+            rows, cols = linear_sum_assignment(weights, maximize=True)
+            pairs = [(i, j) for i, j in zip(rows, cols) if self.inter[i, j] > 0]
         c = sum(int(self.inter[i, j]) for i, j in pairs)
         u = sum(self.union(i, j) for i, j in pairs)
         paired_true = {i for i, _ in pairs}
@@ -294,3 +305,60 @@ def semantic(true_codes: np.ndarray, pred_codes: np.ndarray, n_classes: int, ign
         dice[c] = 2 * both / total if total else math.nan
         iou[c] = both / (total - both) if total else math.nan
     return {"dice": dice, "iou": iou}
+
+
+def coco_eval(pairs, max_dets: int | None = None) -> dict:
+    """COCO mask AP through pycocotools' own ``COCOeval`` (class-agnostic), ``maxDets`` raised
+    to the busiest image (at least 100) unless given; the values ``COCOeval.summarize`` prints
+    (``np.mean`` of the entries > -1), -1 as NaN. ``pairs``: (truth objects, predicted objects
+    with ``score``) per image, schema RLE dicts."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, truths, detections, busiest = [], [], [], 0
+    for image_id, (true, pred) in enumerate(pairs, start=1):
+        size = next((o["segmentation"]["size"] for o in list(true) + list(pred)), [1, 1])
+        images.append({"id": image_id, "height": int(size[0]), "width": int(size[1])})
+        for obj in true:
+            segmentation = dict(obj["segmentation"], counts=obj["segmentation"]["counts"].encode())
+            truths.append({
+                "id": len(truths) + 1, "image_id": image_id, "category_id": 1, "segmentation": segmentation,
+                "area": float(mask_utils.area(segmentation)), "iscrowd": int(bool(obj.get("iscrowd", False))),
+            })  # fmt: skip
+        for obj in pred:
+            segmentation = dict(obj["segmentation"], counts=obj["segmentation"]["counts"].encode())
+            detections.append({
+                "image_id": image_id, "category_id": 1, "segmentation": segmentation,
+                "score": float(obj.get("score", 1.0)),
+            })  # fmt: skip
+        busiest = max(busiest, len(true), len(pred))
+    dets = max(100, busiest) if max_dets is None else max_dets
+    assert truths and detections, "pycocotools needs truth and at least one detection"
+    ground_truth = COCO()
+    ground_truth.dataset = {"images": images, "annotations": truths, "categories": [{"id": 1, "name": "nucleus"}]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground_truth.createIndex()
+        evaluator = COCOeval(ground_truth, ground_truth.loadRes(detections), iouType="segm")
+        # One entry: COCOeval sorts maxDets and uses the largest, so [1, 10, 2] would cap at 10.
+        evaluator.params.maxDets = [dets]
+        evaluator.evaluate()
+        evaluator.accumulate()
+    precision, recall = evaluator.eval["precision"], evaluator.eval["recall"]
+    thresholds = evaluator.params.iouThrs
+
+    def mean(s):
+        return float(np.mean(s[s > -1])) if len(s[s > -1]) else math.nan
+
+    return {
+        "AP": mean(precision[:, :, :, 0, -1]),
+        "AP50": mean(precision[np.where(thresholds == 0.5)[0], :, :, 0, -1]),
+        "AP75": mean(precision[np.where(thresholds == 0.75)[0], :, :, 0, -1]),
+        "AP_small": mean(precision[:, :, :, 1, -1]),
+        "AP_medium": mean(precision[:, :, :, 2, -1]),
+        "AP_large": mean(precision[:, :, :, 3, -1]),
+        "AR": mean(recall[:, :, 0, -1]),
+        "max_dets": dets,
+    }

@@ -12,9 +12,10 @@ them, or as an error naming the missing part - never vanish (a DSB id folder wit
 no images/ used to disappear from the build without a word).
 
 Reader-specific bad inputs (malformed CSV RLE, XML entities, pickled .npy, zip-slip, ...)
-are tested next to each reader; this file is the uniform sweep over all of them. A new
-reader adds its fixture writer to WRITERS (convention: ``Item.files["image"]`` is the
-image file, every other entry belongs to its annotation or other channels).
+are tested next to each reader; this file is the uniform sweep over all of them. Every
+reader joins it through its fixture module's ``write_raw`` (tests/fixtures/__init__.py;
+convention: ``Item.files["image"]`` is the image file, every other entry belongs to its
+annotation or other channels).
 """
 
 from __future__ import annotations
@@ -25,74 +26,35 @@ from pathlib import Path
 
 import pytest
 
-from conftest import realdata_path
-from fixtures.bbbc006 import write_bbbc006
-from fixtures.bbbc007 import write_bbbc007
-from fixtures.bbbc018 import write_bbbc018
-from fixtures.bbbc020 import write_bbbc020
-from fixtures.bbbc039 import write_bbbc039
-from fixtures.bcss import code_mask, write_bcss_tree
-from fixtures.cluster_nuclei import write_cluster_nuclei
-from fixtures.consep import write_consep
-from fixtures.cpm import write_cpm15, write_cpm17
-from fixtures.cryonuseg import write_cryonuseg
-from fixtures.dsb2018 import write_stage_test
-from fixtures.histology import write_janowczyk, write_monuseg, write_tnbc
-from fixtures.isbi2009 import write_isbi2009
-from fixtures.lizard import write_lizard
-from fixtures.monusac import write_monusac
-from fixtures.nuinsseg import write_nuinsseg
-from fixtures.pannuke import write_fold
-from fixtures.s_bsst265 import write_s_bsst265
+from fixtures import raw_writer
 from nuclei_collection import BadInputError, NucleiCollectionError
-from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
 from nuclei_collection_builders.base import printable_name
-from nuclei_collection_builders.exporters.coco import export_coco
 from nuclei_collection_builders.pipeline import item_records
-from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources import CONFIG_SPECS, prepare
 
 
-def write_coco_export(root: Path) -> None:
-    """A COCO export (the ``coco`` reader's input) of a generated TNBC tree, into ``root``."""
-    raw = root.parent / "coco-source"
-    write_tnbc(raw)
-    export_coco("TNBC_NucleiSegmentation", root, data_dir=raw)
+def _one_config_per_reader() -> dict[str, Callable[[Path], object]]:
+    """The first config of every reader class, with its fixture (fixtures/<reader>.write_raw)."""
+    writers: dict[str, Callable[[Path], object]] = {}
+    seen: set[type] = set()
+    for name, spec in CONFIG_SPECS.items():
+        writer = raw_writer(name)
+        if spec.source in seen or writer is None:
+            continue
+        seen.add(spec.source)
+        writers[name] = writer
+    return writers
 
 
-def write_bcss(root: Path) -> None:
-    """Two generated BCSS ROIs (masks written, never the real files: this sweep damages them)."""
-    rois = [
-        ("TCGA-A1-A0SK-DX1_xmin45749_ymin25055_MPP-0.2500", code_mask(96, 128, (1, 2, 3), (20, 30), seed=1)),
-        ("TCGA-OL-A5RW-DX1_xmin5772_ymin6839_MPP-0.2500", code_mask(80, 64, (2, 4), seed=2)),
-    ]
-    write_bcss_tree(root, realdata_path("bcss").parent, generated=rois)
+#: Derived from the registry: a new reader joins the sweep through its fixture's write_raw.
+WRITERS: dict[str, Callable[[Path], object]] = _one_config_per_reader()
 
 
-WRITERS: dict[str, Callable[[Path], object]] = {
-    "nuclei_stage1_train": lambda root: write_dsb2018_stage1_train(root / "stage1_train", n_images=2, seed=1),
-    "nuclei_stage_1_test": lambda root: write_stage_test(root, n_images=2, seed=1),
-    "BBBC006": lambda root: write_bbbc006(root / "BBBC006"),
-    "BBBC007": write_bbbc007,
-    "BBBC018": write_bbbc018,
-    "BBBC020": write_bbbc020,
-    "2009_ISBI_2DNuclei": write_isbi2009,
-    "cluster_nuclei": write_cluster_nuclei,
-    "nucleisegmentationbenchmark": write_monuseg,
-    "TNBC_NucleiSegmentation": write_tnbc,
-    "nuclei_partial_annotations": write_janowczyk,
-    "PanNuke_fold1": lambda root: write_fold(root, 1, 3, "warwick", seed=1),
-    "Lizard": write_lizard,
-    "CoNSeP": write_consep,
-    "CPM15": write_cpm15,
-    "CPM17": write_cpm17,
-    "MoNuSAC": write_monusac,
-    "NuInsSeg": write_nuinsseg,
-    "CryoNuSeg": write_cryonuseg,
-    "BBBC039": write_bbbc039,
-    "S-BSST265": write_s_bsst265,
-    "BCSS": write_bcss,
-    "coco": write_coco_export,
-}
+def write_or_skip(config: str, root: Path) -> None:
+    try:
+        WRITERS[config](root)
+    except LookupError as why:  # the fixture needs real files that are absent (it says which)
+        pytest.skip(str(why))
 
 CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
     "truncated": lambda data: data[: len(data) // 2],
@@ -133,7 +95,7 @@ def read_item(config: str, root: Path, image_id: str):
 def test_damaged_file_is_named_or_skipped_never_silently_wrong(config, corruption, tmp_path):
     root = tmp_path / "raw"
     root.mkdir()
-    WRITERS[config](root)
+    write_or_skip(config, root)
     prepared = prepare(config, root)
     # The first item that gives records when undamaged (fixtures also hold skipped ones).
     for item in (item for items in prepared.splits.values() for item in items):
@@ -200,7 +162,7 @@ def build_outcome(config: str, root: Path) -> tuple[list[str], list[tuple[str, s
 def test_one_part_missing_is_counted_or_named_never_silent(config, part, tmp_path):
     root = tmp_path / "raw"
     root.mkdir()
-    WRITERS[config](root)
+    write_or_skip(config, root)
     item = first_item_with_records(config, root)
     files = sorted(set(files_of(dict(item.files))))
     image = files_of(item.files.get("image"))

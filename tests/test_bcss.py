@@ -21,10 +21,11 @@ import nuclei_collection_builders.exporters.parquet as export_module
 from conftest import realdata_path
 from fixtures.bcss import code_mask, write_amgad2019_tree, write_bcss_tree, write_png
 from nuclei_collection import BadInputError, MissingDataError, build, decode_objects
-from nuclei_collection_builders import raster, schema
+from nuclei_collection_builders import raster
 from nuclei_collection_builders.pipeline import iter_split
 from nuclei_collection_builders.sources import prepare
 from nuclei_collection_builders.sources.bcss import (
+    GT_CODES,
     ROI_MAX_PIXELS,
     TEST_SITES,
     check_gtruth_codes,
@@ -62,7 +63,7 @@ def check_semantic_record(record, mask: np.ndarray, names: dict[int, str]) -> No
     assert [r["category"] for r in regions] == present
     for region in regions:
         code = region["category"]
-        assert schema.GT_CODES[code] == names[code]
+        assert GT_CODES[code] == names[code]
         upstream = mask == code
         assert region["area"] == int(upstream.sum())
         reference = mask_util.encode(np.asfortranarray(upstream.astype(np.uint8)))
@@ -111,8 +112,8 @@ def test_pinned_codes_equal_the_real_tsv_of_both_releases(realdata):
     for folder in ("bcss", "crowdsourcing_amgad2019"):
         path = realdata / folder / "meta" / "gtruth_codes.tsv"
         check_gtruth_codes(path)
-        assert read_gtruth_codes(path) == dict(enumerate(schema.GT_CODES))
-    assert schema.GT_CODES[0] == "outside_roi" and schema.GT_CODES[21] == "other"
+        assert read_gtruth_codes(path) == dict(enumerate(GT_CODES))
+    assert GT_CODES[0] == "outside_roi" and GT_CODES[21] == "other"
 
 
 def test_changed_code_table_stops_the_build(tmp_path):
@@ -271,7 +272,7 @@ def test_export_loads_locally_and_streaming(bcss_export, realdata, monkeypatch):
     streamed = list(load_dataset(out.name, "BCSS", split="train", streaming=True))
     assert len(local) == len(streamed) == 4
     category = local.features["regions"].feature["category"]
-    assert category.names == list(schema.GT_CODES)
+    assert category.names == list(GT_CODES)
     for a, b in zip(local, streamed):
         assert a["regions"] == b["regions"] and a["metadata"] == b["metadata"] and a["roi"] == b["roi"]
         assert a["mask"].mode == "L" and a["image"].mode == "RGB"
@@ -360,7 +361,7 @@ def test_amgad2019_resolution_comes_from_the_magnification_csv(amgad_raw):
         for record in iter_split(prepared.source, items):
             by_slide[record["roi"]["slide_id"]] = record
             mask = np.asarray(Image.open(amgad_raw / record["metadata"]["mask_path"]))
-            check_semantic_record(record, mask, dict(enumerate(schema.GT_CODES)))
+            check_semantic_record(record, mask, dict(enumerate(GT_CODES)))
             assert record["metadata"]["color_normalized"] is False  # images/ of the download script
     for slide, magnification in AMGAD_ROIS:
         record = by_slide[slide]

@@ -22,6 +22,10 @@ from fixtures.records import item_of, split_records
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, build
 from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.consep import CoNSeP
+
+CONSEP_CLASSES = CoNSeP.info.class_names
+GROUPED_CLASSES = CoNSeP(classes="grouped").class_names()
 
 
 def test_consep_builds_loads_and_is_pixel_exact(tmp_path, monkeypatch):
@@ -35,7 +39,7 @@ def test_consep_builds_loads_and_is_pixel_exact(tmp_path, monkeypatch):
     for records in loaded.values():
         for record in records:
             expected = truth[record["image_id"]]
-            assert_instances(record["objects"], expected.label_map, expected.original)
+            assert_instances(record["objects"], expected.label_map, expected.original, CONSEP_CLASSES)
             assert np.array_equal(np.asarray(record["image"]), expected.image)
             metadata = record["metadata"]
             assert (metadata["source"], metadata["organ"], metadata["tissue"]) == (
@@ -82,10 +86,10 @@ def test_grouped_classes_are_exported_under_their_own_name(tmp_path, monkeypatch
         assert [r["objects"] for r in local] == [r["objects"] for r in streamed]
         for record in local:
             expected = truth[record["image_id"]]
-            assert_instances(record["objects"], expected.label_map, expected.grouped)
+            assert_instances(record["objects"], expected.label_map, expected.grouped, GROUPED_CLASSES)
     # The 7-class export is still there, untouched.
     seven = load_dataset("nuclei_collection", "CoNSeP", split="train")
-    assert_instances(seven[0]["objects"], truth["train_1"].label_map, truth["train_1"].original)
+    assert_instances(seven[0]["objects"], truth["train_1"].label_map, truth["train_1"].original, CONSEP_CLASSES)
 
 
 def test_unknown_classes_option_is_refused():
@@ -101,7 +105,7 @@ def test_lower_case_split_folders_without_top_folder(tmp_path):
     records, _ = split_records(prepared, "train")
     assert list(records) == ["train_1", "train_2", "train_10"]
     for name, record in records.items():
-        assert_instances(record["objects"], truth[name].label_map, truth[name].original)
+        assert_instances(record["objects"], truth[name].label_map, truth[name].original, CONSEP_CLASSES)
         assert record["metadata"]["upstream_path"] == f"train/Images/{name}.png"
 
 
@@ -118,7 +122,7 @@ def test_inst_type_indexes_by_instance_id(tmp_path):
     by_rank = {k: ORIGINAL[inst_type[k - 1] - 1] for k in range(1, len(present) + 1)}
     assert by_id != by_rank  # the fixture tells the two readings apart
     records, report = split_records(prepare("CoNSeP", tmp_path), "train")
-    assert_instances(records["train_2"]["objects"], truth["train_2"].label_map, by_id)
+    assert_instances(records["train_2"]["objects"], truth["train_2"].label_map, by_id, CONSEP_CLASSES)
     assert report.counts()["consep inst_type rows without pixels"] == len(inst_type) - len(present)
 
 

@@ -7,12 +7,14 @@ import shutil
 
 import numpy as np
 import pytest
+import tifffile
 from pycocotools import mask as mask_util
 
 from fixtures.cryonuseg import ANNOTATOR_DIRS, BIOINFORMATICIAN, write_cryonuseg
 from fixtures.records import image_pixels, records_of
 from nuclei_collection import BadInputError, MissingDataError, decode_objects
 from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.cryonuseg import MPP_DISAGREEMENT_NOTE, TIFF_MPP_NOTE, tiff_mpp
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +104,40 @@ def test_bad_label_masks(tmp_path):
     label.unlink()  # image without label mask: counted skip
     records, report = records_of("CryoNuSeg", tmp_path)
     assert len(records) == 2 and [i for i, _ in report.skipped] == ["Human_Larynx_02"]
+
+
+def calibrated_tiff(path, pixels, mpp, **calibration):
+    """An RGB TIFF as ImageJ saves a calibrated image (``unit=`` in the description), or as given."""
+    if not calibration:
+        calibration = {"imagej": True, "resolution": (1 / mpp, 1 / mpp), "metadata": {"unit": "\\u00B5m"}}
+    tifffile.imwrite(path, pixels, photometric="rgb", **calibration)
+
+
+def test_tiff_resolution_tag_rules(tmp_path):
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    calibrated_tiff(tmp_path / "imagej.tif", pixels, 0.2525)
+    assert tiff_mpp(tmp_path / "imagej.tif") == 0.2525  # 1 / 3.960396..., rounded to 6 digits
+    calibrated_tiff(tmp_path / "cm.tif", pixels, None, resolution=(40000, 40000), resolutionunit="CENTIMETER")
+    assert tiff_mpp(tmp_path / "cm.tif") == 0.25
+    # inches (72 dpi: many writers' default, the label masks' value) and no unit at all say nothing
+    calibrated_tiff(tmp_path / "inch.tif", pixels, None, resolution=(72, 72), resolutionunit="INCH")
+    calibrated_tiff(tmp_path / "none.tif", pixels, None, resolution=(4, 4), resolutionunit="NONE")
+    assert tiff_mpp(tmp_path / "inch.tif") is None and tiff_mpp(tmp_path / "none.tif") is None
+    (tmp_path / "html.tif").write_text("<!DOCTYPE html><html>404</html>")
+    with pytest.raises(BadInputError, match=r"html\.tif: cannot read the TIFF resolution tags"):
+        tiff_mpp(tmp_path / "html.tif")
+
+
+def test_mpp_from_the_tag_only_where_the_sheet_is_empty_and_counted(tmp_path):
+    write_cryonuseg(tmp_path)
+    images = tmp_path / "tissue images"
+    for stem, mpp in (("Human_Testes_01", 0.2525), ("Human_AdrenalGland_01", 0.3), ("Human_Larynx_02", 0.2468)):
+        pixels = tifffile.imread(images / f"{stem}.tif")[..., :3]
+        calibrated_tiff(images / f"{stem}.tif", pixels, mpp)
+    records, report = records_of("CryoNuSeg", tmp_path)
+    meta = {r["image_id"]: r["metadata"] for r in records}
+    assert meta["Human_Testes_01"]["mpp"] == pytest.approx(0.2525)  # the sheet has none: the tag's value
+    assert meta["Human_AdrenalGland_01"]["mpp"] == pytest.approx(0.2485)  # the sheet wins over a wrong tag ...
+    assert meta["Human_Larynx_02"]["mpp"] == pytest.approx(0.2468)
+    assert report.counts() == {TIFF_MPP_NOTE: 1, MPP_DISAGREEMENT_NOTE: 1}  # ... and the disagreement is counted
+    assert f"{MPP_DISAGREEMENT_NOTE}: Human_AdrenalGland_01: sheet 0.2485, TIFF tag 0.3 um/px (the sheet's value is kept)" in report.notes

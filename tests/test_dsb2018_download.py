@@ -41,7 +41,8 @@ def test_stage1_test_downloads(http_server, tmp_path, monkeypatch, caplog):
     # The absent image's rows: a counted skip in the build report and in the end-of-split log.
     ((absent_id, reason),) = report.splits["test"]["skipped"]
     assert reason.startswith(f"{fixture.absent_rows} row(s) in stage1_solution.csv but no image folder {absent_id}/")
-    assert f"{absent_id}: {reason}" in caplog.text
+    # The log groups such rows into one line naming examples; the build report keeps each reason.
+    assert "absent (e.g. " + absent_id in caplog.text
 
 
 def test_stage2_downloads_and_records_match_truth(http_server, tmp_path, monkeypatch):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import pickle
 import shutil
 
 import numpy as np
@@ -14,6 +16,7 @@ from conftest import realdata_path
 from fixtures.dsb2018 import decode_kaggle_rle, write_stage1_train_labels, write_stage_test
 from nuclei_collection import BadInputError, MissingDataError, build, decode_masks
 from nuclei_collection_builders.app.synthetic import write_dsb2018_stage1_train
+from nuclei_collection_builders.base import summarise_skips
 from nuclei_collection_builders.csv_rle import index_csv
 from nuclei_collection_builders.pipeline import SplitReport, iter_split
 from nuclei_collection_builders.sources import prepare
@@ -83,6 +86,45 @@ def test_real_stage1_test_rows_decode_to_our_objects():
     assert sorted(image_id for image_id, _ in report.skipped) == sorted(set(index.rows) - {r["image_id"] for r in records})
     rows_named = sum(int(reason.split(" row(s) in stage1_solution.csv")[0]) for _, reason in report.skipped)
     assert rows_named == 4090 and all("but no image folder" in reason for _, reason in report.skipped)
+
+
+def test_real_stage1_test_absent_images_are_one_log_line_and_every_one_in_the_report(tmp_path):
+    data = realdata_path("dsb2018")
+    _, _, records, report = records_of("nuclei_stage_1_test", data)
+    # The build report keeps every absent image with its own reason, text unchanged ...
+    assert len(report.skipped) == 63
+    first_id, first_reason = report.skipped[0]
+    assert first_reason == f"59 row(s) in stage1_solution.csv but no image folder {first_id}/images/{first_id}.png"
+    # ... and the reasons say they are one group, which survives pickling (worker processes).
+    assert {reason.summary for _, reason in report.skipped} == {"images named in stage1_solution.csv are absent"}
+    copy = pickle.loads(pickle.dumps(first_reason))
+    assert copy == first_reason and copy.summary == first_reason.summary
+    ids = [image_id for image_id, _ in report.skipped]
+    assert summarise_skips(report.skipped) == [
+        f"63 images named in stage1_solution.csv are absent (e.g. {ids[0]}, {ids[1]}, {ids[2]}, ...; "
+        "all in the build report)"
+    ]
+    # Other skips stay one line each, ahead of the groups.
+    assert summarise_skips([("x", "no masks"), *report.skipped[:2]]) == [
+        "x: no masks",
+        f"2 images named in stage1_solution.csv are absent (e.g. {ids[0]}, {ids[1]}; all in the build report)",
+    ]
+    # Through a build: the report file lists all 63 with their reasons.
+    out = tmp_path / "out"
+    build("nuclei_stage_1_test", data_dir=data, out=out)
+    saved = json.loads((out / ".nuclei_collection" / "nuclei_stage_1_test.json").read_text())
+    assert json.dumps(saved).count("but no image folder") == 63
+
+
+def test_real_stage1_test_logs_one_line_for_the_absent_images(caplog):
+    data = realdata_path("dsb2018")
+    with caplog.at_level("WARNING", logger="nuclei_collection"):
+        records_of_logged = prepare("nuclei_stage_1_test", data, {})
+        ((_, items),) = records_of_logged.splits.items()
+        list(iter_split(records_of_logged.source, items))
+    text = caplog.text
+    assert "63 images named in stage1_solution.csv are absent (e.g. " in text
+    assert text.count("but no image folder") == 0
 
 
 def test_real_stage1_train_csv_and_mask_labels_agree():

@@ -30,12 +30,14 @@ from nuclei_collection_builders.evaluation.predictions import LabelMapFolder
 from nuclei_collection_builders.exporters.coco import export_coco
 from nuclei_collection_builders.pipeline import iter_split
 from nuclei_collection_builders.rle import encode_label_map
-from nuclei_collection_builders.schema import CATEGORIES, GT_CODES
-from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources import config_classes, prepare
 
 DSB = "nuclei_stage1_train"
 TNBC = "TNBC_NucleiSegmentation"
 MONUSEG = "nucleisegmentationbenchmark"
+#: The configs' declared classes (index = category / class code), from the registry.
+PANNUKE_CLASSES = tuple(c.name for c in config_classes("PanNuke_fold1"))
+BCSS_CLASSES = tuple(c.name for c in config_classes("BCSS"))
 #: AP of an area range without any nucleus of that size is undefined (NaN), not a score.
 AREA_RANGES = {"coco_AP_small", "coco_AP_medium", "coco_AP_large"}
 #: Per-class counts of the clean PanNuke fold: patch 1 has no nucleus (empty truth).
@@ -79,9 +81,9 @@ def write_label_folder(folder: Path, maps: dict[str, np.ndarray], formats: tuple
 
 def write_bcss(data_dir: Path) -> dict[str, np.ndarray]:
     """A BCSS Drive-layout tree of small generated ROIs; the code table is written from the
-    pinned schema list (label<TAB>GT_code), so no real file is needed. Returns the masks."""
+    config's declared classes (label<TAB>GT_code), so no real file is needed. Returns the masks."""
     (data_dir / "meta").mkdir(parents=True)
-    rows = "".join(f"{name}\t{code}\n" for code, name in enumerate(GT_CODES))
+    rows = "".join(f"{name}\t{code}\n" for code, name in enumerate(BCSS_CLASSES))
     (data_dir / "meta" / "gtruth_codes.tsv").write_text("label\tGT_code\n" + rows)
     masks = {}
     for seed, (stem, codes) in enumerate(BCSS_ROIS):
@@ -196,8 +198,11 @@ def test_dsb_truth_as_object_predictions_scores_one(dsb_raw):
     overlapping = [r for r in records if (decode_masks(r["objects"]).sum(axis=0) > 1).any()]
     assert overlapping, "the fixture must hold overlapping nuclei"
     result = evaluate(DSB, {r["image_id"]: r["objects"] for r in records}, data_dir=dsb_raw, progress=False)
-    assert result.metrics == ("pq", "aji", "aji_plus", "dsb2018", "f1", "dice", "coco_ap")
+    assert result.metrics == ("dsb2018", "pq", "aji", "dice", "f1")  # DSB2018's declared SourceInfo.metrics
     assert_all_one(result)
+    every = evaluate(DSB, {r["image_id"]: r["objects"] for r in records}, data_dir=dsb_raw, progress=False,
+                     metrics="pq,aji,aji_plus,dsb2018,f1,dice,coco_ap")  # fmt: skip
+    assert_all_one(every)
     assert result.counts["n_images"] == len(records) == len(result.per_image)
     assert list(result.per_image["image_id"]) == [r["image_id"] for r in records]
 
@@ -246,10 +251,11 @@ def test_parquet_export_as_truth_and_as_predictions_scores_one(monuseg_raw, monu
 def test_pannuke_masks_npy_scores_one_with_tissue_and_class_tables(pannuke_clean):
     root, masks = pannuke_clean
     result = evaluate("PanNuke_fold1", masks, data_dir=root, progress=False)
-    assert result.metrics[-3:] == ("bpq", "mpq", "mpq_plus")
+    assert result.metrics == ("bpq", "mpq", "mpq_plus", "pq", "aji", "dice")  # PanNuke's declared metrics
     assert_all_one(result)
     assert set(result.per_tissue["tissue"]) == set(result.per_image["tissue"])
-    assert list(result.per_class["name"]) == list(CATEGORIES[1:6])
+    assert list(result.per_class["name"]) == list(PANNUKE_CLASSES)
+    assert list(result.per_class["category"]) == [0, 1, 2, 3, 4]
     assert (result.per_class["pq_plus"] == 1.0).all()
     assert result.counts["n_empty_both"] == 1 and result.counts["n_images_empty_truth"] == 1
 
@@ -314,16 +320,15 @@ def test_perturbed_pannuke_masks_give_the_protocol_values(pannuke_clean, tmp_pat
     np.save(prediction, changed, allow_pickle=False)
     result = evaluate("PanNuke_fold1", prediction, data_dir=root, progress=False)
     # expected: objects per channel encoded directly, scored by pannuke_image + the aggregator
-    names = [CATEGORIES[c] for c in metrics.PANNUKE_CLASSES]
-    aggregator = metrics.PanNukeAggregator(metrics.PANNUKE_CLASSES, names)
+    aggregator = metrics.PanNukeAggregator(range(5), PANNUKE_CLASSES)
     images = []
     records = split_records("PanNuke_fold1", root)
     for k, record in enumerate(records):
         pred = []
         for channel in range(5):
             for obj in encode_label_map(changed[k, ..., channel].astype(np.int32)):
-                pred.append(dict(obj, id=len(pred) + 1, category=channel + 1))
-        stats = metrics.pannuke_image(record["objects"], pred)
+                pred.append(dict(obj, id=len(pred) + 1, category=channel))  # channel c = PanNuke class c
+        stats = metrics.pannuke_image(record["objects"], pred, range(5))
         images.append(stats)
         aggregator.add_stats(stats, record["metadata"]["tissue"], record["image_id"])
     expected = aggregator.result()
@@ -343,14 +348,15 @@ def test_perturbed_semantic_codes_give_the_accumulator_values(bcss_raw):
         predicted[stem] = pred
     result = evaluate("BCSS", predicted, data_dir=root, split="train", progress=False, missing="error")
     train = [s for s in sorted(masks) if "-OL-" not in s]
-    expected = metrics.SemanticAccumulator(len(GT_CODES), ignore=0)
+    expected = metrics.SemanticAccumulator(len(BCSS_CLASSES), ignore=0)
     for stem in train:
         expected.add(masks[stem], predicted[stem])
     scores = expected.result()
     assert result.summary == {"dice": scores.mean_dice, "iou": scores.mean_iou}
     assert result.counts["n_pred_other_split"] == 1  # the OL ROI belongs to the test split
     table = result.per_class.set_index("code")
-    for code in range(1, len(GT_CODES)):
+    assert list(table["name"]) == list(BCSS_CLASSES[1:])
+    for code in range(1, len(BCSS_CLASSES)):
         assert_same(table.loc[code, "dice"], float(scores.dice[code]))
         assert_same(table.loc[code, "iou"], float(scores.iou[code]))
 
@@ -443,7 +449,7 @@ def test_class_metrics_need_classes_and_the_classes_file_supplies_them(pannuke_c
         evaluate("PanNuke_fold1", folder, data_dir=root, progress=False)
     assert evaluate("PanNuke_fold1", folder, data_dir=root, metrics="pq,bpq", progress=False).summary["bpq"] == 1.0
     for record in records:  # labels are object ids; classes by name and by index
-        classes = {str(obj["id"]): CATEGORIES[obj["category"]] for obj in record["objects"]}
+        classes = {str(obj["id"]): PANNUKE_CLASSES[obj["category"]] for obj in record["objects"]}
         if record["objects"]:
             classes[str(record["objects"][0]["id"])] = record["objects"][0]["category"]
         (folder / f"{record['image_id']}.classes.json").write_text(json.dumps(classes))
@@ -569,9 +575,10 @@ def test_score_threshold_drops_low_scores_except_for_ap(dsb_raw, tmp_path):
         predictions[record["image_id"]] = [dict(obj, score=0.9) for obj in record["objects"]] + [
             dict(obj, id=100 + k) for k, obj in enumerate(weak)
         ]
-    kept = evaluate(DSB, predictions, data_dir=dsb_raw, score_threshold=0.5, progress=False)
+    chosen = "pq,coco_ap"
+    kept = evaluate(DSB, predictions, data_dir=dsb_raw, score_threshold=0.5, metrics=chosen, progress=False)
     assert kept.counts["n_pred_below_score_threshold"] == 2
     assert kept.summary["pq"] == 1.0
-    everything = evaluate(DSB, predictions, data_dir=dsb_raw, progress=False)
+    everything = evaluate(DSB, predictions, data_dir=dsb_raw, metrics=chosen, progress=False)
     assert everything.summary["pq"] < 1.0
     assert kept.summary["coco_AP"] == everything.summary["coco_AP"] == 1.0  # low scores rank last

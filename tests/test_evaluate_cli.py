@@ -70,9 +70,9 @@ def test_label_maps_give_one_and_a_complete_report(tnbc, tmp_path, capsys):
     assert "4 images scored" in stdout and "pq 1.0000" in stdout and f"to {out}" in stdout
     summary, rows = read_report(out)
     assert summary["config"] == "TNBC_NucleiSegmentation" and summary["split"] == "train"
-    assert summary["metrics"] == ["pq", "aji", "aji_plus", "f1", "dice", "coco_ap"]
+    assert summary["metrics"] == ["pq", "aji", "dice", "f1"]  # TNBC declares the SourceInfo default
     assert summary["counts"]["n_images"] == 4 and summary["settings"]["prediction_format"] == "label-map folder"
-    assert_report_all_one(summary, rows, ("pq", "dq", "sq", "aji", "aji_plus", "f1", "dice"))
+    assert_report_all_one(summary, rows, ("pq", "dq", "sq", "aji", "f1", "dice"))
     assert sorted(row["image_id"] for row in rows) == sorted(truth)
     assert not (out / "per_class.csv").exists() and not (out / "per_tissue.csv").exists()
 
@@ -90,6 +90,7 @@ def test_coco_results_with_image_numbers(tmp_path, capsys):
     code, stdout, _ = run(
         capsys, "nuclei_stage1_train", "--pred", str(results), "--data-dir", str(raw),
         "--coco-images", str(exported.json_path), "--out", str(out),
+        "--metrics", "pq,aji,aji_plus,dsb2018,f1,dice,coco_ap",
     )  # fmt: skip
     assert code == 0, stdout
     summary, rows = read_report(out)
@@ -122,7 +123,8 @@ def test_pannuke_masks_write_tissue_and_class_tables(tmp_path, capsys):
     )
     assert code == 0 and "mpq_plus 1.0000" in stdout
     summary, rows = read_report(out)
-    assert_report_all_one(summary, rows, ("pq", "aji", "aji_plus", "bpq", "mpq"))
+    assert summary["metrics"] == ["bpq", "mpq", "mpq_plus", "pq", "aji", "dice"]  # PanNuke's declared metrics
+    assert_report_all_one(summary, rows, ("pq", "aji", "dice", "bpq", "mpq"))
     with open(out / "per_tissue.csv", newline="") as handle:
         tissues = list(csv.DictReader(handle))
     with open(out / "per_class.csv", newline="") as handle:

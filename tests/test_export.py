@@ -186,8 +186,8 @@ def test_public_export_dispatches_to_every_format(synthetic_dsb, tmp_path):
 def test_split_report_counts_crowd_regions_apart_from_nuclei():
     from nuclei_collection_builders.pipeline import SplitReport
 
-    report = SplitReport()
-    objects = [{"category": 0, "iscrowd": False}, {"category": 0, "iscrowd": True}, {"category": 6, "iscrowd": False}]
+    report = SplitReport(class_names=("nucleus", "ambiguous", "neutrophil"))
+    objects = [{"category": 0, "iscrowd": False}, {"category": 1, "iscrowd": True}, {"category": 2, "iscrowd": False}]
     report.add({"width": 4, "height": 3, "objects": objects})
     assert (report.objects, report.crowd) == (2, 1)
     assert dict(report.categories) == {"nucleus": 1, "neutrophil": 1}

@@ -12,9 +12,8 @@ from PIL import Image
 from fixtures.histology import write_tnbc
 from fixtures.pannuke import write_fold
 from nuclei_collection import decode_masks, decode_objects, main
-from nuclei_collection_builders.exporters.imagemask import CLASS_VALUES, assign_folders, export_imagemask, parse_split
+from nuclei_collection_builders.exporters.imagemask import assign_folders, export_imagemask, parse_split
 from nuclei_collection_builders.pipeline import iter_split
-from nuclei_collection_builders.schema import CATEGORIES
 from nuclei_collection_builders.sources import prepare
 
 
@@ -74,19 +73,11 @@ def test_class_masks_and_upstream_split(pannuke_raw, tmp_path):
         record = records[path.stem]
         expected = np.zeros((256, 256), np.uint8)
         for obj, mask in zip(record["objects"], decode_masks(record["objects"]) if record["objects"] else []):
-            expected[mask] = CLASS_VALUES[CATEGORIES[obj["category"]]]
+            expected[mask] = obj["category"] + 1
         assert np.array_equal(np.array(Image.open(path)), expected)
-    # Values are schema index + 1; appended categories never move the existing ones.
-    assert {name: CLASS_VALUES[name] for name in CATEGORIES[:6]} == {
-        "nucleus": 1,
-        "neoplastic": 2,
-        "inflammatory": 3,
-        "connective": 4,
-        "dead": 5,
-        "epithelial": 6,
-    }
-    assert list(CLASS_VALUES.values()) == list(range(1, len(CATEGORIES) + 1))
+    # Values are the config's category index + 1 (PanNuke: channel + 1), listed in the manifest.
     saved = json.loads((tmp_path / "im" / "imagemask.json").read_text())
+    assert saved["class_values"] == {"neoplastic": 1, "inflammatory": 2, "connective": 3, "dead": 4, "epithelial": 5}
     assert saved["split"] == "upstream" and saved["folders"]["train"]["annotation"] == {"complete": 7, "none": 1}
 
 

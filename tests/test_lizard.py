@@ -26,6 +26,9 @@ from fixtures.records import item_of, split_records
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, MissingDataError
 from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources.lizard import Lizard
+
+LIZARD_CLASSES = Lizard.info.class_names
 
 
 def test_lizard_kaggle_layout_builds_loads_and_is_pixel_exact(tmp_path, monkeypatch):
@@ -40,7 +43,7 @@ def test_lizard_kaggle_layout_builds_loads_and_is_pixel_exact(tmp_path, monkeypa
     for records in loaded.values():
         for record in records:
             expected = truth[record["image_id"]]
-            assert_instances(record["objects"], expected.label_map, expected.categories)
+            assert_instances(record["objects"], expected.label_map, expected.categories, LIZARD_CLASSES)
             assert np.array_equal(np.asarray(record["image"]), expected.image)
             metadata = record["metadata"]
             assert metadata["source"] == "Lizard"
@@ -79,7 +82,7 @@ def test_lizard_warwick_layout_below_an_extra_top_folder(tmp_path):
     records, _ = split_records(prepared, "fold1")
     assert records["glas_1"]["metadata"]["upstream_path"] == "Lizard_Images2/glas_1.png"
     for name, record in records.items():
-        assert_instances(record["objects"], truth[name].label_map, truth[name].categories)
+        assert_instances(record["objects"], truth[name].label_map, truth[name].categories, LIZARD_CLASSES)
 
 
 def test_the_class_lookup_goes_through_id(tmp_path):
@@ -90,10 +93,10 @@ def test_the_class_lookup_goes_through_id(tmp_path):
     naive = {v: CLASS_NAMES[classes[v - 1] - 1] for v in sorted(ids)}
     assert naive != truth["glas_1"].categories
     records, _ = split_records(prepare("Lizard", tmp_path), "fold1")
-    assert_instances(records["glas_1"]["objects"], truth["glas_1"].label_map, truth["glas_1"].categories)
+    assert_instances(records["glas_1"]["objects"], truth["glas_1"].label_map, truth["glas_1"].categories, LIZARD_CLASSES)
     # crag_2's ids have gaps: renumbered 1..N in id order, classes follow their nuclei.
     assert truth["crag_2"].notes == {"lizard ids renumbered": 1}
-    assert_instances(records["crag_2"]["objects"], truth["crag_2"].label_map, truth["crag_2"].categories)
+    assert_instances(records["crag_2"]["objects"], truth["crag_2"].label_map, truth["crag_2"].categories, LIZARD_CLASSES)
 
 
 def _damage(kind, truth):

@@ -124,17 +124,17 @@ def assert_same_as_reference(true, pred, shape: tuple[int, int], classes=CLASSES
     m = M.match(true, pred)
     assert (m.n_true, m.n_pred) == (len(ref.true), len(ref.pred))
     for threshold in (0.5, 0.75, 0.3):
-        got, want = m.pq(threshold), ref.pq(threshold)
+        got, want = M.pq_of(m, threshold), ref.pq(threshold)
         assert (got.tp, got.fp, got.fn) == (want["tp"], want["fp"], want["fn"]), threshold
         for name in ("pq", "dq", "sq"):
             assert close(getattr(got, name), want[name]), (threshold, name, got, want)
-        got_f1, want_f1 = m.f1(threshold), ref.f1(threshold)
+        got_f1, want_f1 = M.f1_of(m, threshold), ref.f1(threshold)
         for name in ("precision", "recall", "f1"):
             assert close(getattr(got_f1, name), want_f1[name]), (threshold, name)
-    assert close(m.aji().aji, ref.aji()), (m.aji(), ref.aji())
-    assert close(m.aji_plus().aji, ref.aji_plus()), (m.aji_plus(), ref.aji_plus())
-    assert close(m.dsb2018().score, ref.dsb2018())
-    assert close(m.dice().dice, ref.dice())
+    assert close(M.aji_of(m).aji, ref.aji()), (M.aji_of(m), ref.aji())
+    assert close(M.aji_plus_of(m).aji, ref.aji_plus()), (M.aji_plus_of(m), ref.aji_plus())
+    assert close(M.dsb2018_of(m).score, ref.dsb2018())
+    assert close(M.dice_of(m).dice, ref.dice())
     stats = M.pannuke_image(true, pred, tuple(classes))
     want = ref.pannuke(classes)
     assert (stats.binary.tp, stats.binary.fp, stats.binary.fn) == want["binary"][:3]
@@ -148,10 +148,10 @@ def assert_same_as_reference(true, pred, shape: tuple[int, int], classes=CLASSES
 def assert_perfect(true) -> None:
     """The truth scored against itself gives exactly 1.0 for every metric."""
     m = M.match(true, true)
-    assert m.pq().pq == 1.0 and m.pq().dq == 1.0 and m.pq().sq == 1.0
-    assert m.aji().aji == 1.0 and m.aji_plus().aji == 1.0
-    assert m.dsb2018().score == 1.0
-    assert m.f1().f1 == 1.0 and m.dice().dice == 1.0
+    assert M.pq_of(m).pq == 1.0 and M.pq_of(m).dq == 1.0 and M.pq_of(m).sq == 1.0
+    assert M.aji_of(m).aji == 1.0 and M.aji_plus_of(m).aji == 1.0
+    assert M.dsb2018_of(m).score == 1.0
+    assert M.f1_of(m).f1 == 1.0 and M.dice_of(m).dice == 1.0
 
 
 # --------------------------------------------------------------------------- real samples
@@ -173,11 +173,11 @@ def test_dsb2018_real_masks_match_reference():
         truth, shape = _dsb_truth(image_dir)
         pred = perturb(as_objects(truth), shape, seed=n)
         m = assert_same_as_reference(truth, pred, shape)
-        assert m.n_true == len(truth) and 0 < m.pq().pq < 1
+        assert m.n_true == len(truth) and 0 < M.pq_of(m).pq < 1
         assert_perfect(truth)
         # The same image as label maps (one-per-nucleus PNGs do not overlap in stage1_train).
         truth_map = label_map_of(truth, shape)
-        assert M.match(truth_map, truth).pq().pq == 1.0
+        assert M.pq_of(M.match(truth_map, truth)).pq == 1.0
         assert_same_as_reference(truth_map, label_map_of(pred, shape), shape, classes=())
 
 
@@ -216,7 +216,7 @@ def test_monuseg_overlapping_polygons_match_reference(monuseg_truth):
     assert overlapping > 0, "the MoNuSeg sample is expected to have overlapping polygons"
     pred = perturb(as_objects(truth), shape, seed=7)
     m = assert_same_as_reference(truth, pred, shape)
-    assert 0 < m.aji().aji < 1 and 0 < m.aji_plus().aji < 1 and m.aji().aji != m.aji_plus().aji
+    assert 0 < M.aji_of(m).aji < 1 and 0 < M.aji_plus_of(m).aji < 1 and M.aji_of(m).aji != M.aji_plus_of(m).aji
     assert_perfect(truth)
 
 
@@ -363,16 +363,16 @@ def test_pannuke_protocol_matches_reference():
     assert result.counts["n_images"] == 60 and result.counts["n_images_empty_truth"] == 7
     assert len(aggregator.rows) == 60 and set(aggregator.rows[0]) >= {"bpq", "mpq", "pq_dead", "tissue"}
     # mPQ+ from the per-image statistics equals the aggregator's
-    stats = [M.pannuke_image(t, p) for t, p, _ in _generated_fold(60, 48, seed=3)]
+    stats = [M.pannuke_image(t, p, CLASSES) for t, p, _ in _generated_fold(60, 48, seed=3)]
     value, per_class = M.mpq_plus(stats)
     assert close(value, result.mpq_plus) and len(per_class) == 5
 
 
 def test_pannuke_truth_against_itself_is_one_and_absent_classes_are_left_out():
-    aggregator = M.PanNukeAggregator()
+    aggregator = M.PanNukeAggregator(CLASSES)
     for truth, _, tissue in _generated_fold(30, 40, seed=5):
         aggregator.add(truth, truth, tissue)
-        stats = M.pannuke_image(truth, truth)
+        stats = M.pannuke_image(truth, truth, CLASSES)
         present = stats.n_true > 0
         assert np.all(np.isnan(stats.class_pq[~present])) and np.all(stats.class_pq[present] == 1.0)
     result = aggregator.result()
@@ -391,12 +391,12 @@ def test_pannuke_batches_equal_image_by_image_scoring():
             label_map = label_map_of(truth, (32, 32) if k < 25 else (20, 20))
             truth = M.Instances.from_label_map(label_map, {o["id"]: o["category"] for o in truth})
         images.append((truth, pred, tissue))
-    by_image = M.PanNukeAggregator()
+    by_image = M.PanNukeAggregator(CLASSES)
     for truth, pred, tissue in images:
-        by_image.add_stats(M.pannuke_image(truth, pred), tissue)
+        by_image.add_stats(M.pannuke_image(truth, pred, CLASSES), tissue)
     want = by_image.result()
     for batch_size in (1, 7, 256):
-        aggregator = M.PanNukeAggregator(batch_size=batch_size)
+        aggregator = M.PanNukeAggregator(CLASSES, batch_size=batch_size)
         for k, (truth, pred, tissue) in enumerate(images):
             aggregator.add(truth, pred, tissue, image_id=f"image-{k}")
         got = aggregator.result()
@@ -408,7 +408,7 @@ def test_pannuke_batches_equal_image_by_image_scoring():
 
 
 def test_pannuke_aggregator_names_the_bad_image():
-    aggregator = M.PanNukeAggregator()
+    aggregator = M.PanNukeAggregator(CLASSES)
     good = [encode(np.ones((8, 8), dtype=bool), 1, 1)]
     aggregator.add(good, good, "Breast", image_id="fine")
     aggregator.add(good, [{"segmentation": {"size": [8, 8], "counts": "zz"}}], "Breast", image_id="broken")
@@ -422,13 +422,13 @@ def test_pannuke_rules_for_empty_truth_and_absent_class():
     other = np.zeros((20, 20), dtype=bool)
     other[12:16, 12:16] = True
     # Empty truth with a prediction: left out of bPQ (PanNuke), unlike the generic PQ (0).
-    stats = M.pannuke_image([], [encode(disc, 1, 1)])
+    stats = M.pannuke_image([], [encode(disc, 1, 1)], CLASSES)
     assert math.isnan(stats.bpq) and math.isnan(stats.mpq)
     assert M.pq(np.zeros((20, 20), int), [encode(disc, 1, 1)]).pq == 0.0
     # Class 2 predicted but absent from the truth: its false positive does not enter mPQ ...
     truth = [encode(disc, 1, 1)]
     pred = [encode(disc, 1, 1), encode(other, 2, 2)]
-    stats = M.pannuke_image(truth, pred)
+    stats = M.pannuke_image(truth, pred, CLASSES)
     assert stats.mpq == 1.0 and stats.bpq < 1.0
     # ... but it does enter mPQ+ (counts summed over the split).
     value, per_class = M.mpq_plus([stats])
@@ -445,7 +445,14 @@ def test_empty_images_conventions():
     one = empty.copy()
     one[2:5, 2:5] = 1
     both = M.match(empty, empty)
-    for result in (both.pq(), both.aji(), both.aji_plus(), both.dsb2018(), both.f1(), both.dice()):
+    for result in (
+        M.pq_of(both),
+        M.aji_of(both),
+        M.aji_plus_of(both),
+        M.dsb2018_of(both),
+        M.f1_of(both),
+        M.dice_of(both),
+    ):
         assert math.isnan(result.value)
     for result in (M.pq(empty, one), M.aji(empty, one), M.dsb2018(empty, one), M.f1(empty, one), M.dice(empty, one)):
         assert result.value == 0.0
@@ -482,16 +489,16 @@ def test_crowd_regions_are_dont_care():
     ]
     m = M.match(truth, pred)
     assert (m.n_crowd, m.n_ignored, m.n_true, m.n_pred) == (1, 2, 1, 2)
-    result = m.pq()
+    result = M.pq_of(m)
     assert (result.tp, result.fp, result.fn) == (1, 1, 0)
-    assert m.aji().union == 36 + 16
+    assert M.aji_of(m).union == 36 + 16
     # Dice is a pixel rule over all predictions: crowd-band pixels count for nothing, the
     # 8 + 4 px of the FP and of the ignored prediction outside the band do.
-    assert m.dice().pred_area == 36 + 8 + 4 and m.dice().true_area == 36
+    assert M.dice_of(m).pred_area == 36 + 8 + 4 and M.dice_of(m).true_area == 36
     assert_same_as_reference(truth, pred, shape)
     # Crowd-only truth with predictions inside it: nothing left to score.
     only = M.match([truth[1]], pred[1:2])
-    assert math.isnan(only.pq().pq)
+    assert math.isnan(M.pq_of(only).pq)
 
 
 def test_threshold_is_strict_and_matching_is_exact():
@@ -548,6 +555,22 @@ def test_aji_tie_takes_the_larger_intersection():
     assert sorted(M.match([encode(truth, 1)], objects).iou.tolist()) == [0.5, 0.5]
     assert M.aji([encode(truth, 1)], objects).aji == 4 / (8 + 3)
     assert_same_as_reference([encode(truth, 1)], objects, shape, classes=())
+
+
+def test_aji_plus_ties_take_the_larger_intersection():
+    """Issue 20: true objects 1 and 3 reach IoU 1/4 with predicted object 3 (1 of 4 px vs 2 of 8 px).
+    HoVer-Net's get_fast_aji_plus (inter / (union + 1e-6)) pairs object 3: AJI+ = 3/15 = 0.2,
+    where an exact-IoU assignment gave 2/16 = 0.125."""
+    true = np.array([[0, 1, 0], [2, 0, 0], [3, 3, 0], [3, 3, 0], [3, 3, 0]], dtype=np.int32)
+    pred = np.array([[0, 3, 1], [2, 3, 2], [0, 0, 1], [3, 0, 2], [3, 0, 1]], dtype=np.int32)
+    m = M.match(true, pred)
+    assert sorted(float(v) for v in m.iou) == [0.25, 0.25, 1 / 3]
+    result = M.aji_plus_of(m)
+    assert (result.aji, result.intersection, result.union) == (0.2, 3, 15)
+    assert Reference(true, pred, true.shape).aji_plus() == 0.2  # the reference builds HoVer-Net's full matrix
+    # The same with the labels renumbered (tie-break by size, not by label order).
+    swapped = np.where(true == 1, 3, np.where(true == 3, 1, true))
+    assert M.aji_plus(swapped, pred).aji == 0.2
 
 
 def test_semantic_dice_iou_matches_reference_and_ignores_code_zero():
@@ -613,4 +636,4 @@ def test_columnar_objects_and_instances_are_accepted():
     instances = M.Instances.from_label_map(true, categories={3: 1, 8: 2})
     for form in (columnar, instances, objects):
         assert M.pq(form, true).pq == 1.0
-        assert M.pannuke_image(form, objects).mpq == 1.0
+        assert M.pannuke_image(form, objects, CLASSES).mpq == 1.0

@@ -13,8 +13,10 @@ from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, MissingDataError, decode_masks
 from nuclei_collection_builders.formats.aperio import parse_aperio
 from nuclei_collection_builders.pipeline import SplitReport, iter_split
-from nuclei_collection_builders.schema import CATEGORIES
-from nuclei_collection_builders.sources import prepare
+from nuclei_collection_builders.sources import config_classes, prepare
+
+#: this config's ClassLabel names (categories are per config: index = position)
+CLASS_NAMES = [c.name for c in config_classes("MoNuSAC")]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def test_pixel_exact_classes_and_crowd(tree):
                 assert np.array_equal(decoded, shape.mask)
                 expected = mask_util.encode(np.asfortranarray(shape.mask.astype(np.uint8)))
                 assert obj["segmentation"]["counts"] == expected["counts"].decode()
-                assert CATEGORIES[obj["category"]] == shape.label.lower()
+                assert CLASS_NAMES[obj["category"]] == shape.label.lower()
                 assert obj["iscrowd"] == (shape.label == "Ambiguous")
             # overlapping polygons stay separate objects: some pixels belong to two of them
             assert (stack.sum(axis=0) >= 2).any()
@@ -87,7 +89,7 @@ def test_builds_and_loads(tree, tmp_path, monkeypatch):
     assert {split: len(records) for split, records in loaded.items()} == {"train": 4, "test": 2}
     record = loaded["test"][0]
     crowd = [o for o in record["objects"] if o["iscrowd"]]
-    assert len(crowd) == 2 and {CATEGORIES[o["category"]] for o in crowd} == {"ambiguous"}
+    assert len(crowd) == 2 and {CLASS_NAMES[o["category"]] for o in crowd} == {"ambiguous"}
 
 
 def test_class_names_are_case_and_space_tolerant(tmp_path):
@@ -95,7 +97,7 @@ def test_class_names_are_case_and_space_tolerant(tmp_path):
     xml = tmp_path / TRAIN_DIR / "TCGA-55-1594-01Z-00-DX1" / "TCGA-55-1594-01Z-00-DX1_1.xml"
     xml.write_text(xml.read_text().replace('Name="Epithelial"', 'Name="  EPITHELIAL "'))
     records, _ = records_of(tmp_path, "train")
-    assert CATEGORIES[records[0]["objects"][0]["category"]] == "epithelial"
+    assert CLASS_NAMES[records[0]["objects"][0]["category"]] == "epithelial"
 
 
 def test_unknown_class_name_names_file_and_name(tmp_path):

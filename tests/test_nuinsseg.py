@@ -17,7 +17,10 @@ from fixtures.nuinsseg import ORPHAN, write_nuinsseg
 from fixtures.records import image_pixels, records_of
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, build, decode_masks, decode_objects
-from nuclei_collection_builders.schema import CATEGORIES
+from nuclei_collection_builders.sources import config_classes
+
+#: this config's ClassLabel names (categories are per config: index = position)
+CLASS_NAMES = [c.name for c in config_classes("NuInsSeg")]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def test_label_masks_modify_pixel_exact_with_upstream_ids(tree):
         for obj in nuclei:
             expected = mask_util.encode(np.asfortranarray((patch.modify == obj["id"]).astype(np.uint8)))
             assert obj["segmentation"]["counts"] == expected["counts"].decode()
-            assert CATEGORIES[obj["category"]] == "nucleus"
+            assert CLASS_NAMES[obj["category"]] == "nucleus"
         # the summed masks differ on overlap pixels: the records must not follow them
         assert not np.array_equal(patch.summed, patch.modify)
     assert gaps == len(records)  # every generated patch has a swallowed ROI
@@ -62,7 +65,7 @@ def test_vague_areas_are_crowd_objects_after_the_nuclei(tree):
         nuclei, crowd = nuclei_and_crowd(record)
         union = decode_masks(crowd).any(axis=0) if crowd else np.zeros_like(patch.vague)
         assert np.array_equal(union, patch.vague)
-        assert all(CATEGORIES[o["category"]] == "ambiguous" for o in crowd)
+        assert all(CLASS_NAMES[o["category"]] == "ambiguous" for o in crowd)
         assert all(c["id"] > max(o["id"] for o in nuclei) for c in crowd)
         with_crowd += bool(crowd)
     assert with_crowd >= 2
@@ -107,7 +110,7 @@ def test_builds_and_loads_locally_and_streaming(tmp_path, monkeypatch):
     loaded = build_and_load("NuInsSeg", raw, tmp_path, monkeypatch)
     assert len(loaded["train"]) == 6
     crowd = [o for r in loaded["train"] for o in r["objects"] if o["iscrowd"]]
-    assert crowd and {CATEGORIES[o["category"]] for o in crowd} == {"ambiguous"}
+    assert crowd and {CLASS_NAMES[o["category"]] for o in crowd} == {"ambiguous"}
 
 
 def test_zenodo_download_path(http_server, tmp_path, monkeypatch):

@@ -15,7 +15,6 @@ from fixtures.pannuke import NpyLayout, fold_paths, write_fold, write_npy_item, 
 from fixtures.roundtrip import build_and_load
 from nuclei_collection import BadInputError, MissingDataError, build, decode_masks
 from nuclei_collection_builders.pipeline import SplitReport, iter_split
-from nuclei_collection_builders.schema import CATEGORIES
 from nuclei_collection_builders.sources import prepare
 from nuclei_collection_builders.sources.pannuke import CLASS_CHANNELS, NpyArray
 
@@ -36,7 +35,7 @@ def assert_pixel_exact(record, masks_path, index):
     assert len(record["objects"]) == len(expected)
     stack = decode_masks(record["objects"]) if expected else []
     for obj, mask, (category, reference) in zip(record["objects"], stack, expected):
-        assert CATEGORIES[obj["category"]] == category
+        assert CLASS_CHANNELS[obj["category"]] == category  # index = PanNuke channel
         assert np.array_equal(mask, reference)
         assert obj["area"] == int(reference.sum())
 
@@ -124,7 +123,7 @@ def test_class_counts_reproduce_the_published_per_image_counts(tmp_path):
     write_fold(tmp_path, 1, 6, "warwick", class_counts=counts)
     prepared = prepare("PanNuke_fold1", tmp_path)
     for index, record in enumerate(iter_split(prepared.source, prepared.splits["train"])):
-        per_class = [sum(CATEGORIES[o["category"]] == c for o in record["objects"]) for c in CLASS_CHANNELS]
+        per_class = [sum(CLASS_CHANNELS[o["category"]] == c for o in record["objects"]) for c in CLASS_CHANNELS]
         assert tuple(per_class) == counts[index]
 
 

@@ -12,8 +12,8 @@ from PIL import Image
 from fixtures.bbbc018 import write_cellomics_dib
 from fixtures.shapes import blobs_and_drawing, canonical
 from nuclei_collection import BadInputError, decode_masks, encode_label_map
+from nuclei_collection_builders.formats.instances import sequential_labels
 from nuclei_collection_builders.formats.outlines import binary_from_pixels, fill_outlines, pixels_of_colour
-from nuclei_collection_builders.raster import sequential_labels
 from nuclei_collection_builders.sources.bbbc018 import read_cellomics_dib
 
 

@@ -1,4 +1,8 @@
-"""Harmonised classes: every config's categories map onto one shared ClassLabel."""
+"""Harmonised classes: every config's categories map onto one shared ClassLabel.
+
+The mapping is data: each source declares its classes with their PanNuke group
+(``SourceInfo.classes``); the taxonomy, the docs table and these tests derive from it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from datasets import concatenate_datasets
 import nuclei_collection
 from conftest import realdata_path
 from nuclei_collection import NucleiCollection, Sample, schema
+from nuclei_collection_builders import catalog
+from nuclei_collection_builders.catalog import ClassInfo
+from nuclei_collection_builders.exporters.card import CATEGORIES_0_2
+from nuclei_collection_builders.pipeline import features_for
+from nuclei_collection_builders.sources import CONFIG_SPECS, SOURCES
 from nuclei_collection_builders.views.taxonomy import (
     TAXONOMIES,
     category_lookup,
@@ -18,35 +27,57 @@ from nuclei_collection_builders.views.taxonomy import (
     harmonised_name,
 )
 
+INSTANCE_SOURCES = [info for info in SOURCES if info.kind == "instance"]
+PANNUKE_NAMES = ("neoplastic", "inflammatory", "connective", "dead", "epithelial")
+
 
 @pytest.mark.parametrize("taxonomy", sorted(TAXONOMIES))
-def test_every_schema_category_has_a_class(taxonomy):
-    lookup = category_lookup(taxonomy)
-    assert len(lookup) == len(schema.CATEGORIES)
-    assert all(0 <= index < len(TAXONOMIES[taxonomy]) for index in lookup)
+@pytest.mark.parametrize("info", INSTANCE_SOURCES, ids=lambda info: info.name)
+def test_every_declared_class_has_a_class_in_every_taxonomy(info, taxonomy):
+    lookup = category_lookup(taxonomy, info.class_names)
+    assert len(lookup) == len(info.classes)
+    for declared, index in zip(info.classes, lookup):
+        expected = "ambiguous" if declared.crowd else ("nucleus" if taxonomy == "binary" else declared.pannuke)
+        assert TAXONOMIES[taxonomy][index] == expected
 
 
 def test_the_mappings():
-    # Every nucleus is "nucleus"; the don't-care category keeps a class of its own.
-    binary = category_lookup("binary")
-    assert binary == [1 if name == "ambiguous" else 0 for name in schema.CATEGORIES]
     assert TAXONOMIES["binary"] == ("nucleus", "ambiguous")
-    pannuke = TAXONOMIES["pannuke"]
-    # PanNuke's own classes keep PanNuke's channel order; an untyped nucleus is "unclassified".
-    assert pannuke[:5] == schema.CATEGORIES[1:6]
-    assert {name: pannuke[i] for name, i in zip(schema.CATEGORIES[:6], category_lookup("pannuke"))} == {
-        "nucleus": "unclassified",
-        "neoplastic": "neoplastic",
-        "inflammatory": "inflammatory",
-        "connective": "connective",
-        "dead": "dead",
-        "epithelial": "epithelial",
-    }
+    # PanNuke's own classes keep PanNuke's channel order: harmonising PanNuke changes no index.
+    assert TAXONOMIES["pannuke"][:5] == PANNUKE_NAMES
+    assert category_lookup("pannuke", PANNUKE_NAMES) == [0, 1, 2, 3, 4]
+    assert harmonised_name("nucleus", "pannuke") == "unclassified"
     assert harmonised_name("lymphocyte", "pannuke") == "inflammatory"
-    with pytest.raises(KeyError, match="add it to taxonomy.PANNUKE_CLASS"):
-        harmonised_name("mitotic_figure", "pannuke")
+    assert harmonised_name("dysplastic/malignant epithelial", "pannuke") == "neoplastic"
+    with pytest.raises(KeyError, match="declared by no source"):
+        harmonised_name("mitotic_figure_nobody_declares", "pannuke")
     with pytest.raises(ValueError, match="unknown taxonomy 'coarse'; known: binary, pannuke"):
-        category_lookup("coarse")
+        category_lookup("coarse", ["nucleus"])
+
+
+def test_one_name_keeps_one_group_across_sources():
+    with pytest.raises(ValueError, match="one name means one cell type"):
+        catalog.register_classes([ClassInfo("lymphocyte", 9, "connective")], "a careless reader")
+    with pytest.raises(ValueError, match="crowd classes and only they"):
+        ClassInfo("blur", None, "ambiguous")
+
+
+def test_every_export_carries_only_its_own_classes():
+    # Categories are per config: a config's ClassLabel is its source's declared classes, so a
+    # class added to another source never changes this config's features (or bytes).
+    for name, spec in CONFIG_SPECS.items():
+        source = spec.make_source()
+        features = features_for(source)
+        field = features["objects" if source.kind == "instance" else "regions"].feature["category"]
+        assert field.names == list(source.class_names()), name
+    untyped = features_for(CONFIG_SPECS["TNBC_NucleiSegmentation"].make_source())
+    assert untyped == schema.instance_features(("nucleus",))
+
+
+def test_exports_of_version_0_2_still_harmonise():
+    # 0.2.0 exports carry one 18-name ClassLabel; every name is declared by a source today.
+    for taxonomy in TAXONOMIES:
+        assert len(category_lookup(taxonomy, CATEGORIES_0_2)) == len(CATEGORIES_0_2)
 
 
 def test_harmonise_objects_of_a_typed_record():
@@ -59,9 +90,10 @@ def test_harmonise_objects_of_a_typed_record():
         metadata={},
         categories={1: "neoplastic", 2: "nucleus", 3: "dead"},
     )
-    objects = schema.to_record(sample)["objects"]
-    assert [o["category"] for o in harmonise_objects(objects, "pannuke")] == [0, 5, 3]
-    assert [o["category"] for o in harmonise_objects(objects, "binary")] == [0, 0, 0]
+    names = ("nucleus", *PANNUKE_NAMES)
+    objects = schema.to_record(sample, names)["objects"]
+    assert [o["category"] for o in harmonise_objects(objects, "pannuke", names)] == [0, 5, 3]
+    assert [o["category"] for o in harmonise_objects(objects, "binary", names)] == [0, 0, 0]
     assert [o["category"] for o in objects] == [1, 0, 4]  # the input is not modified
 
 
@@ -90,37 +122,7 @@ def test_harmonise_a_stream(synthetic_dsb, tmp_path):
 
 def test_semantic_records_have_no_categories_to_harmonise():
     with pytest.raises(ValueError, match="instance records"):
-        harmonised_features("binary", schema.semantic_features())
-
-
-#: Every category appended in collection version 0.2.0 and its PanNuke class (docs/views.md).
-NEW_CLASSES_TO_PANNUKE = {
-    "neutrophil": "inflammatory",
-    "lymphocyte": "inflammatory",
-    "plasma": "inflammatory",
-    "eosinophil": "inflammatory",
-    "other": "unclassified",
-    "healthy epithelial": "epithelial",
-    "dysplastic/malignant epithelial": "neoplastic",
-    "fibroblast": "connective",
-    "muscle": "connective",
-    "endothelial": "connective",
-    "macrophage": "inflammatory",
-    "ambiguous": "ambiguous",
-}
-
-
-def test_the_categories_of_version_0_2_0_are_appended_not_inserted():
-    # Indices stored in older exports stay valid: the first six names never move.
-    assert schema.CATEGORIES[:6] == ("nucleus", "neoplastic", "inflammatory", "connective", "dead", "epithelial")
-    assert schema.CATEGORIES[6:] == tuple(NEW_CLASSES_TO_PANNUKE)
-
-
-@pytest.mark.parametrize("category", sorted(NEW_CLASSES_TO_PANNUKE))
-def test_each_new_class_maps_as_documented(category):
-    assert harmonised_name(category, "pannuke") == NEW_CLASSES_TO_PANNUKE[category]
-    expected_binary = "ambiguous" if category == "ambiguous" else "nucleus"
-    assert harmonised_name(category, "binary") == expected_binary
+        harmonised_features("binary", schema.semantic_features(("outside", "tumor")))
 
 
 def test_lizard_and_consep_records_harmonise():
@@ -153,9 +155,9 @@ def test_lizard_and_consep_records_harmonise():
             metadata={},
             categories={k + 1: name for k, name in enumerate(names)},
         )
-        objects = schema.to_record(sample)["objects"]
-        assert [pannuke[o["category"]] for o in harmonise_objects(objects, "pannuke")] == expected
-        assert {o["category"] for o in harmonise_objects(objects, "binary")} == {0}
+        objects = schema.to_record(sample, names)["objects"]
+        assert [pannuke[o["category"]] for o in harmonise_objects(objects, "pannuke", names)] == expected
+        assert {o["category"] for o in harmonise_objects(objects, "binary", names)} == {0}
 
 
 def test_ambiguous_regions_never_become_nuclei():
@@ -169,35 +171,10 @@ def test_ambiguous_regions_never_become_nuclei():
         categories={1: "lymphocyte", 2: "ambiguous", 3: "macrophage"},
         iscrowd={2: True},
     )
-    objects = schema.to_record(sample)["objects"]
+    classes = ("lymphocyte", "ambiguous", "macrophage")
+    objects = schema.to_record(sample, classes)["objects"]
     for taxonomy, names in TAXONOMIES.items():
-        harmonised = harmonise_objects(objects, taxonomy)
+        harmonised = harmonise_objects(objects, taxonomy, classes)
         crowd = [o for o in harmonised if o["iscrowd"]]
         assert [names[o["category"]] for o in crowd] == ["ambiguous"]
         assert all(names[o["category"]] != "ambiguous" for o in harmonised if not o["iscrowd"])
-
-
-def test_an_older_export_casts_to_the_new_class_label():
-    # What the card tells users of a 0.1.x export: cast_column with the new ClassLabel, indices unchanged.
-    from datasets import ClassLabel, Dataset, List
-
-    new = schema.instance_features()
-    old = new.copy()
-    item = dict(old["objects"].feature)
-    item["category"] = ClassLabel(names=list(schema.CATEGORIES[:6]))
-    old["objects"] = List(item)
-    obj = {
-        "id": 1,
-        "segmentation": {"size": [1, 1], "counts": "01"},
-        "bbox": [0.0, 0.0, 1.0, 1.0],
-        "area": 1,
-        "category": 5,
-        "iscrowd": False,
-        "truncated": False,
-    }
-    record = {"image": None, "image_id": "a", "width": 1, "height": 1, "objects": [obj], "metadata": {}}
-    record["metadata"] = {name: None for name in new["metadata"]}
-    older = Dataset.from_list([record], features=old)
-    cast = older.cast_column("objects", new["objects"])
-    assert cast.features["objects"].feature["category"].names == list(schema.CATEGORIES)
-    assert cast[0]["objects"][0]["category"] == 5 == schema.CATEGORIES.index("epithelial")

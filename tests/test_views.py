@@ -197,14 +197,15 @@ def test_tiling_keeps_overlaps_categories_and_prior_truncation():
     )
     tiles = list(tile_instance_sample(sample, 20, min_area=0))
     assert [t.image_id for t in tiles] == ["s_tile_x0_y0", "s_tile_x20_y0", "s_tile_x0_y20", "s_tile_x20_y20"]
-    records = [schema.to_record(t) for t in tiles]
+    pannuke_names = ("neoplastic", "inflammatory", "connective", "dead", "epithelial")
+    records = [schema.to_record(t, pannuke_names) for t in tiles]
     last = records[3]
     assert [(o["id"], o["truncated"], o["iscrowd"]) for o in last["objects"]] == [
         (1, True, False),
         (2, True, False),
         (3, True, True),
     ]
-    assert [schema.CATEGORIES[o["category"]] for o in last["objects"]] == ["neoplastic", "inflammatory", "dead"]
+    assert [pannuke_names[o["category"]] for o in last["objects"]] == ["neoplastic", "inflammatory", "dead"]
     stack = decode_masks(last["objects"])
     assert (stack[0] & stack[1]).sum() == 25  # the overlap 15:25 x 15:25 is 5 x 5 in this tile
     assert records[0]["image"]["bytes"] != b"" and image_pixels(records[0]).dtype == np.uint16

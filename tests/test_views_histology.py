@@ -132,4 +132,4 @@ def test_pannuke_view_builds_and_loads(pannuke, tmp_path, monkeypatch):
         local = load_dataset("nuclei_collection", report.name, split=split)
         streamed = list(load_dataset("nuclei_collection", report.name, split=split, streaming=True))
         assert len(local) == len(streamed) == 4 * len(records)
-        assert local.features["objects"].feature["category"].names[1] == "neoplastic"
+        assert local.features["objects"].feature["category"].names[0] == "neoplastic"  # index = PanNuke channel

@@ -1,4 +1,9 @@
-"""The ``nuclei-collection`` command line. Each sub-command is a thin wrapper."""
+"""The ``nuclei-collection`` command line. Each sub-command is a thin wrapper.
+
+This module is the console entry point: ``--help`` and ``list`` must start fast, so the
+heavy modules (datasets, pyarrow, scipy, pandas, torch: readers, schema, exporters,
+evaluation) are imported inside the commands that use them, never at the top.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +15,51 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from ..base import NucleiCollectionError
-from ..schema import COUNT_NOUN
-from ..sources import CONFIG_SPECS, get_spec
-from ..views.tiles import DEFAULT_MIN_AREA
+from ..base import NucleiCollectionError, logger
+
+#: views.tiles.DEFAULT_MIN_AREA, for the ``--min-area`` help only (importing views pulls in
+#: scipy; tests/test_cli_robustness.py checks the two agree)
+DEFAULT_MIN_AREA = 16
 
 
-def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["labels=csv", "z=16"]`` -> ``{"labels": "csv", "z": 16}`` (ints/floats converted)."""
+def parse_options(pairs: Sequence[str], configs: Sequence[str] = ()) -> dict[str, Any]:
+    """``["labels=csv", "z=16"]`` -> ``{"labels": "csv", "z": 16}``.
+
+    Numbers are converted (``z=16``, ``fold=1``, ``tile_size=1024``, ``val_fraction=0.2``)
+    except for options of ``configs`` whose values are text: the reader's default is a bool
+    (``option_bool`` reads the words) or itself a numeral string, which marks an option
+    whose choices are strings that look like numbers (CryoNuSeg ``annotator`` "1" /
+    "1-round2" / "2"). Unknown config names (exported names) give the plain conversion.
+    """
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
-        for cast in (int, float):
-            try:
-                options[key] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            options[key] = value
+        options[key] = value if _text_option(key, configs) else _number_or_text(value)
     return options
+
+
+def _number_or_text(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            continue
+    return value
+
+
+def _text_option(key: str, configs: Sequence[str]) -> bool:
+    """Whether option ``key`` of ``configs`` takes its command-line text as it is (see parse_options)."""
+    from ..sources import CONFIG_SPECS
+
+    for name in configs:
+        spec = CONFIG_SPECS.get(name)
+        if spec is None or key not in spec.source.default_options:
+            continue
+        default = spec.source.default_options[key]
+        return isinstance(default, bool) or (isinstance(default, str) and _number_or_text(default) != default)
+    return False
 
 
 def positive_int(text: str) -> int:
@@ -47,6 +75,8 @@ def positive_int(text: str) -> int:
 
 def config_name(text: str) -> str:
     """argparse type of a config name: unknown names get "did you mean" (sources.get_spec)."""
+    from ..sources import get_spec
+
     try:
         get_spec(text)
     except KeyError as error:
@@ -56,6 +86,7 @@ def config_name(text: str) -> str:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from ..exporters.build import build
+    from ..schema import COUNT_NOUN
 
     reports = build(
         args.configs,
@@ -64,7 +95,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         num_shards=args.num_shards,
         max_shard_size=args.max_shard_size,
-        options=parse_options(args.option),
+        options=parse_options(args.option, args.configs),
         cache_dir=args.cache_dir,
         view=view_of_args(args),
     )
@@ -101,7 +132,7 @@ def _cmd_export_coco(args: argparse.Namespace) -> int:
         args.config,
         out=args.out,
         data_dir=args.data_dir,
-        options=parse_options(args.option),
+        options=parse_options(args.option, [args.config]),
         cache_dir=args.cache_dir,
         name=args.name,
     )
@@ -130,7 +161,7 @@ def _cmd_export_imagemask(args: argparse.Namespace) -> int:
         split=args.split,
         seed=args.seed,
         mask=args.mask,
-        options=parse_options(args.option),
+        options=parse_options(args.option, [args.config]),
         cache_dir=args.cache_dir,
     )
     for folder, stats in manifest["folders"].items():
@@ -155,6 +186,7 @@ def config_lines(columns: int, full: bool = False) -> list[str]:
     """``list`` output for a terminal ``columns`` wide: one line per config, description cut to fit
     (``full``: the whole description wrapped below it). Names and licences are never cut."""
     from ..exporters.card import is_non_commercial
+    from ..sources import CONFIG_SPECS
 
     width = max(map(len, CONFIG_SPECS))
     licences = {
@@ -190,24 +222,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from huggingface_hub.errors import HfHubHTTPError
-
     from ..exporters.hub import push_to_hub
 
-    try:
-        result = push_to_hub(
-            args.out,
-            args.repo_id,
-            configs=args.config or None,
-            private=args.private or None,
-            revision=args.revision,
-            token=args.token,
-            commit_message=args.message,
-            dry_run=args.dry_run,
-        )
-    except HfHubHTTPError as error:
-        # Auth, permission, missing repo: the Hub's message says which; no traceback.
-        raise NucleiCollectionError(f"{args.repo_id}: the Hub refused the request: {error}") from error
+    # Refusals (auth, permission, missing repo) and an unreachable endpoint come back as
+    # hub.HubError, a NucleiCollectionError: one line naming the endpoint, no traceback.
+    result = push_to_hub(
+        args.out,
+        args.repo_id,
+        configs=args.config or None,
+        private=args.private or None,
+        revision=args.revision,
+        token=args.token,
+        commit_message=args.message,
+        dry_run=args.dry_run,
+    )
     print(result.plan.summary())
     for path in result.plan.deletions:
         print(f"  delete {path}")
@@ -229,7 +257,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         export=args.export,
         data_dir=args.data_dir,
         out=target,
-        options=parse_options(args.option),
+        options=parse_options(args.option, [args.config]),
     )
     print("\n".join(lines))
     print(f"overlay written to {target}")
@@ -261,7 +289,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         split=args.split,
         metrics=args.metrics,
         missing=args.missing,
-        options=parse_options(args.option),
+        options=parse_options(args.option, [args.config]),
         empty_score=args.empty_score,
         score_threshold=args.score_threshold,
         coco_images=args.coco_images,
@@ -406,13 +434,22 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit status after Ctrl-C (128 + SIGINT), as shells report it
+EXIT_INTERRUPTED = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.verbose)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        # Every export is staged and renamed into place only when complete (atomic.py):
+        # what was there before the build is still there.
+        if args.verbose:
+            raise
+        print("interrupted; previous export kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (NucleiCollectionError, ValueError, KeyError, OSError) as error:
         # Our own errors already name the file and the reason, and so does the file system's
         # (permission denied, disk full midway: "[Errno 28] ...: 'path'"): no traceback.
@@ -420,3 +457,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def configure_logging(verbose: bool) -> None:
+    """INFO (DEBUG with -v) lines of our logger on stderr: warnings, counted notes and the
+    progress lines of long steps (progress.py) show by default, with or without a TTY.
+
+    ``basicConfig`` alone does nothing when the root logger already has a handler (an
+    embedding application, pytest's capture), so the level is also set on our own logger.
+    """
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logger.setLevel(level)

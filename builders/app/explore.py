@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..base import NucleiCollectionError
 from ..exporters.build import REPORT_DIR, load_reports
-from ..exporters.card import count_noun, histogram
+from ..exporters.card import count_noun, histogram, report_classes
 from ..exporters.preview import record_overlay, record_segments
 from ..exporters.shards import count_rows, read_rows, split_shards
 from ..pipeline import features_for, item_records
@@ -65,7 +65,7 @@ def export_record(
     report = reports[config]
     split = _pick_split(split, list(report["splits"]), f"{out / config}")
     _check_index(index, report["splits"][split]["records"], f"{config}/{split}")
-    features = features_for_kind(report["source"]["kind"])
+    features = features_for_kind(report["source"]["kind"], report_classes(report))
     (record,) = read_rows(split_shards(out / config, split), index, index + 1, features)
     return record, features
 

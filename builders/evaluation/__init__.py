@@ -1,7 +1,9 @@
 """Evaluation: the field's standard metrics on predictions against a config's ground truth.
 
-* :mod:`.metrics`: the metric functions, exact and fast (PQ, AJI, AJI+, DSB2018, F1, Dice,
-  COCO AP, the PanNuke protocol, semantic Dice / IoU), on label maps or object lists;
+* :mod:`.metrics`: the metric functions in one namespace, exact and fast, from one module per
+  concern: :mod:`.instances` (inputs as runs), :mod:`.matching` (sparse intersections, pairing
+  rules), :mod:`.instance_scores` (PQ, AJI, AJI+, DSB2018, F1, Dice), :mod:`.class_pq` (bPQ,
+  mPQ, mPQ+), :mod:`.semantic` (pixel Dice / IoU), :mod:`.coco_ap` (COCO mask AP);
 * :mod:`.predictions`: readers of what models write (label-map folders, COCO results JSON,
   parquet exports, PanNuke ``masks.npy``), matched to the ground truth by ``image_id``;
 * :mod:`.driver`: :func:`evaluate` pairs a config's records with the predictions and applies
@@ -18,12 +20,13 @@ Definitions and conventions: docs/evaluation.md.
 """
 
 from . import metrics
-from .driver import INSTANCE_METRICS, SEMANTIC_METRICS, default_metrics, evaluate
+from .driver import INSTANCE_METRICS, PANNUKE_METRICS, SEMANTIC_METRICS, default_metrics, evaluate
 from .predictions import Prediction, open_predictions
 from .report import EvaluationResult
 
 __all__ = [
     "INSTANCE_METRICS",
+    "PANNUKE_METRICS",
     "SEMANTIC_METRICS",
     "EvaluationResult",
     "Prediction",

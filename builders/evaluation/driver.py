@@ -3,9 +3,15 @@
 Ground truth comes from the one pipeline: :func:`..sources.prepare` + :func:`..pipeline.iter_split`
 over raw data (``data_dir``), or the parquet shards of an export (``export``) read back row
 group by row group. Predictions come from :mod:`.predictions`. Every number is computed by
-:mod:`.metrics` (one :func:`~.metrics.match` per image serves PQ, AJI, AJI+, DSB, F1 and Dice;
-the PanNuke protocol, COCO AP and the semantic scores through their aggregators); this module
-only pairs images, applies the conventions below and collects the tables.
+the metric modules (one :func:`~.matching.match` per image serves PQ, AJI, AJI+, DSB, F1 and
+Dice; the class-aware PQ, COCO AP and the semantic scores through their aggregators); this
+module only pairs images, applies the conventions below and collects the tables.
+
+What a config is scored with comes from its declared :class:`~..catalog.SourceInfo` (through
+the registry, never from a reader module): ``info.metrics`` is the default metric set, and
+the classes (``Source.classes()``, crowd classes left out) are the classes of bPQ / mPQ /
+mPQ+ and of the semantic tables. A config whose classes are only ``nucleus`` (and
+``ambiguous``) has no class-aware metric: asking for ``mpq`` there is an error.
 
 Conventions (docs/evaluation.md, "Using the evaluator"):
 
@@ -34,19 +40,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from .. import raster
 from ..base import BadInputError, NucleiCollectionError
+from ..catalog import SourceInfo, vocabulary
 from ..exporters.build import load_reports
 from ..exporters.shards import split_shards
 from ..pipeline import SplitReport, iter_split
-from ..schema import CATEGORIES, DONT_CARE_CODE, GT_CODES
-from ..sources import prepare
-from ..sources.dsb2018 import DSB2018StageTrain
-from ..sources.pannuke import PanNuke
+from ..progress import progress as show_progress
+from ..schema import DONT_CARE_CODE
+from ..sources import SOURCES, prepare
 from ..views import ViewSpec
-from . import metrics
+from . import class_pq, coco_ap, instance_scores, semantic
+from .instances import MetricInputError
+from .matching import Matching, match, truth_overlap
 from .predictions import Prediction, PredictionReader, open_predictions
 from .report import EvaluationResult, WorstImage
 
@@ -60,27 +67,56 @@ SEMANTIC_METRICS: tuple[str, ...] = ("dice", "iou")
 PARTIAL_METRICS: tuple[str, ...] = ("f1_annotated",)
 #: PanNuke protocol metrics (need a class per predicted nucleus, except bpq).
 PANNUKE_METRICS: tuple[str, ...] = ("bpq", "mpq", "mpq_plus")
+#: Metrics that need the config to declare object classes (more than ``nucleus``).
+CLASS_METRICS: tuple[str, ...] = ("mpq", "mpq_plus")
 #: How to score an image without a prediction.
 MISSING_CHOICES: tuple[str, ...] = ("error", "empty")
 #: Overlays of the worst images in the figure.
 WORST_IMAGES = 3
 
-_DSB_SOURCE = DSB2018StageTrain.name
-_PANNUKE_SOURCE = PanNuke.name
+
+def a_kind(kind: str) -> str:
+    """``"an instance"`` / ``"a semantic"``: the kind with its article, for messages."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
-def default_metrics(kind: str, source_name: str, partial: bool = False) -> tuple[str, ...]:
-    """The field's standard metrics of a config: by record kind, source and annotation state."""
-    if kind == "semantic":
-        return SEMANTIC_METRICS
-    if partial:
+def known_metrics(kind: str) -> tuple[str, ...]:
+    """The metric names ``evaluate`` takes for records of ``kind``."""
+    return SEMANTIC_METRICS if kind == "semantic" else INSTANCE_METRICS
+
+
+def check_declared_metrics(info: SourceInfo) -> None:
+    """A SourceInfo's ``metrics`` must name metrics this evaluator computes (checked for every source)."""
+    known = known_metrics(info.kind)
+    unknown = [m for m in info.metrics if m not in known]
+    if unknown or not info.metrics:
+        raise NucleiCollectionError(
+            f"source {info.name}: SourceInfo.metrics {list(info.metrics)} names unknown metric(s) "
+            f"{', '.join(unknown) or '(none given)'}; known for {a_kind(info.kind)} source: {', '.join(known)}"
+        )
+
+
+for _info in SOURCES:  # a typo in a source's table fails at import, not in the middle of a run
+    check_declared_metrics(_info)
+
+
+def default_metrics(kind: str, declared: Sequence[str] = (), partial: bool = False) -> tuple[str, ...]:
+    """The default metric set of a config: what its source declares (``SourceInfo.metrics``).
+
+    Partially annotated ground truth only allows :data:`PARTIAL_METRICS`; without a
+    declaration (an export of a source no longer registered) the SourceInfo default.
+    """
+    if partial and kind != "semantic":
         return PARTIAL_METRICS
-    chosen = ["pq", "aji", "aji_plus", "f1", "dice", "coco_ap"]
-    if source_name == _DSB_SOURCE:
-        chosen.insert(3, "dsb2018")
-    if source_name == _PANNUKE_SOURCE:
-        chosen += PANNUKE_METRICS
-    return tuple(chosen)
+    if not declared:
+        declared = SEMANTIC_METRICS if kind == "semantic" else SourceInfo.metrics  # the dataclass default
+    return tuple(dict.fromkeys(declared))
+
+
+def class_aware(class_names: Sequence[str], crowd: Sequence[bool]) -> bool:
+    """Does a config with these classes have class-aware metrics (mPQ, mPQ+)?"""
+    scored = [name for name, is_crowd in zip(class_names, crowd) if not is_crowd]
+    return bool(scored) and scored != ["nucleus"]
 
 
 def _metric_list(metrics_arg: Sequence[str] | str | None, kind: str, defaults: tuple[str, ...]) -> tuple[str, ...]:
@@ -88,11 +124,12 @@ def _metric_list(metrics_arg: Sequence[str] | str | None, kind: str, defaults: t
         return defaults
     names = [m.strip() for m in (metrics_arg.split(",") if isinstance(metrics_arg, str) else metrics_arg)]
     names = [m for m in names if m]
-    known = SEMANTIC_METRICS if kind == "semantic" else INSTANCE_METRICS
+    known = known_metrics(kind)
     unknown = [m for m in names if m not in known]
     if unknown or not names:
         raise NucleiCollectionError(
-            f"unknown metric(s) {', '.join(unknown) or '(none given)'} for a {kind} config; known: {', '.join(known)}"
+            f"unknown metric(s) {', '.join(unknown) or '(none given)'} for {a_kind(kind)} config; "
+            f"known: {', '.join(known)}"
         )
     return tuple(dict.fromkeys(names))
 
@@ -117,6 +154,11 @@ class GroundTruth:
     ids: set[str] | None = None
     #: the config declares partial annotation (default metric choice)
     partial: bool = False
+    #: the config's class names (index = category / class code) and which are crowd (don't care)
+    class_names: tuple[str, ...] = ()
+    crowd: tuple[bool, ...] = ()
+    #: the source's declared metrics (SourceInfo.metrics)
+    declared_metrics: tuple[str, ...] = ()
     #: items the reader skipped (raw data only), filled while iterating
     reader_report: SplitReport | None = None
 
@@ -145,6 +187,7 @@ def raw_truth(
     items = prepared.splits[split]
     report = SplitReport()
     declared = getattr(prepared.source, "metadata", None)
+    classes = prepared.source.classes()
 
     def iterate(wrap: Callable[[Iterable[Any], int], Iterable[Any]]) -> Iterator[dict[str, Any]]:
         return iter_split(prepared.source, wrap(items, len(items)), report, label=f"{prepared.name}/{split}")
@@ -159,6 +202,9 @@ def raw_truth(
         other_ids={item.image_id for name, other in prepared.splits.items() if name != split for item in other},
         partial=isinstance(declared, Mapping) and declared.get("annotation") == "partial",
         reader_report=report,
+        class_names=tuple(c.name for c in classes),
+        crowd=tuple(c.crowd for c in classes),
+        declared_metrics=tuple(prepared.source.info.metrics),
     )
 
 
@@ -186,6 +232,10 @@ def export_truth(config: str, export: Path | str, split: str | None) -> GroundTr
         raise NucleiCollectionError(f"{export / config}: no shards of split {split!r}")
     columns = ["image", "image_id", "width", "height", "metadata"] + (["mask"] if kind == "semantic" else ["objects"])
     annotation_states = (report["splits"][split].get("metadata") or {}).get("annotation") or {}
+    info = next((i for i in SOURCES if i.name == report["source"]["name"]), None)
+    # Exports since 0.3.0 name their classes; older ones have the source's declared table.
+    class_names = tuple(report["source"].get("classes") or (info.class_names if info is not None else ()))
+    known_classes = vocabulary()  # the shared class vocabulary says which names are crowd classes
 
     def iterate(wrap: Callable[[Iterable[Any], int], Iterable[Any]]) -> Iterator[dict[str, Any]]:
         def rows() -> Iterator[dict[str, Any]]:
@@ -207,6 +257,9 @@ def export_truth(config: str, export: Path | str, split: str | None) -> GroundTr
         },
         ids=set(_shard_ids(shards)),
         partial="partial" in annotation_states,
+        class_names=class_names,
+        crowd=tuple(kind == "instance" and name in known_classes and known_classes[name].crowd for name in class_names),
+        declared_metrics=tuple(info.metrics) if info is not None else (),
     )
 
 
@@ -215,7 +268,7 @@ def export_truth(config: str, export: Path | str, split: str | None) -> GroundTr
 
 @dataclass(frozen=True)
 class _Score:
-    """A per-image value :class:`metrics.MeanOverImages` can average (DQ, SQ, precision, recall)."""
+    """A per-image value :class:`~.instance_scores.MeanOverImages` can average (DQ, SQ, precision, recall)."""
 
     value: float
     n_true: int
@@ -227,26 +280,41 @@ def _score(value: float, of: Any) -> _Score:
 
 
 class InstanceScorer:
-    """Per-image instance metrics (one matching per image) and the split-level aggregators."""
+    """Per-image instance metrics (one matching per image) and the split-level aggregators.
 
-    def __init__(self, metric_names: tuple[str, ...], empty_score: float | None, score_threshold: float | None):
+    ``class_names`` / ``crowd``: the config's classes (index = category); the class-aware
+    metrics score the non-crowd ones.
+    """
+
+    def __init__(
+        self,
+        metric_names: tuple[str, ...],
+        empty_score: float | None,
+        score_threshold: float | None,
+        class_names: Sequence[str] = ("nucleus",),
+        crowd: Sequence[bool] = (False,),
+    ):
         self.metric_names = metric_names
         self.score_threshold = score_threshold
-        self.means: dict[str, metrics.MeanOverImages] = {}
-        self.class_names = [CATEGORIES[c] for c in metrics.PANNUKE_CLASSES]
-        self.pannuke = (
-            metrics.PanNukeAggregator(metrics.PANNUKE_CLASSES, self.class_names)
+        self.means: dict[str, instance_scores.MeanOverImages] = {}
+        scored = [k for k, is_crowd in enumerate(crowd) if not is_crowd]
+        self.classes = tuple(scored)
+        self.class_names = [class_names[k] for k in scored]
+        self.class_aggregator = (
+            class_pq.PanNukeAggregator(self.classes, self.class_names)
             if any(m in PANNUKE_METRICS for m in metric_names)
             else None
         )
-        self.coco_pairs: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] | None = (
-            [] if "coco_ap" in metric_names else None
-        )
+        self.coco = coco_ap.CocoAccumulator() if "coco_ap" in metric_names else None
         self.empty_score = empty_score
-        self.counts = {"n_crowd_objects": 0, "n_pred_ignored_in_crowd": 0, "n_pred_below_score_threshold": 0}
+        self.counts = {
+            "n_crowd_objects": 0, "n_pred_ignored_in_crowd": 0, "n_pred_below_score_threshold": 0,
+            "n_images_truth_overlap": 0, "n_truth_overlap_pixels": 0, "n_truth_overlap_objects": 0,
+        }  # fmt: skip
+        self.notes: list[str] = []
 
     def _mean(self, column: str, result: Any, row: dict[str, Any]) -> None:
-        mean = self.means.setdefault(column, metrics.MeanOverImages(self.empty_score))
+        mean = self.means.setdefault(column, instance_scores.MeanOverImages(self.empty_score))
         row[column] = mean.add(result)
 
     def add(self, image_id: str, truth: list[dict[str, Any]], prediction: Prediction, tissue: str | None):
@@ -260,55 +328,61 @@ class InstanceScorer:
         if tissue is not None:
             row["tissue"] = tissue
         try:
-            matching = metrics.match(truth, kept)
+            matching = match(truth, kept)
             row.update(n_true=matching.n_true, n_pred=matching.n_pred)
             self.counts["n_crowd_objects"] += matching.n_crowd
             self.counts["n_pred_ignored_in_crowd"] += matching.n_ignored
+            overlap_pixels, overlap_objects = truth_overlap(matching.true)
+            if overlap_pixels:
+                self.counts["n_images_truth_overlap"] += 1
+                self.counts["n_truth_overlap_pixels"] += overlap_pixels
+                self.counts["n_truth_overlap_objects"] += overlap_objects
             self._per_image(matching, truth, kept, row)
-            if self.pannuke is not None:
-                if any(m in ("mpq", "mpq_plus") for m in self.metric_names) and kept:
+            if self.class_aggregator is not None:
+                if any(m in CLASS_METRICS for m in self.metric_names) and kept:
                     if all(obj.get("category") is None for obj in kept):
                         raise BadInputError(
                             prediction.origin,
                             f"image {image_id!r}: mpq / mpq_plus need a class per predicted nucleus "
-                            "(label maps: <image_id>.classes.json; COCO: category_id)",
+                            "(label maps: <image_id>.classes.json; COCO: category_id; names or indexes of "
+                            f"the config's classes: {', '.join(self.class_names)})",
                         )
-                self.pannuke.add(truth, kept, tissue, image_id)
-        except metrics.MetricInputError as error:
+                self.class_aggregator.add(truth, kept, tissue, image_id)
+            if self.coco is not None:
+                self.coco.add(truth, predicted)  # AP ranks every detection by score: no threshold
+        except MetricInputError as error:
             raise BadInputError(prediction.origin, f"image {image_id!r}: {error}") from None
-        if self.coco_pairs is not None:
-            self.coco_pairs.append((truth, predicted))  # AP ranks every detection by score
         return row, matching, kept
 
-    def _per_image(self, m: metrics.Matching, truth: list, kept: list, row: dict[str, Any]) -> None:
+    def _per_image(self, m: Matching, truth: list, kept: list, row: dict[str, Any]) -> None:
         names = self.metric_names
         if "pq" in names:
-            result = m.pq()
+            result = instance_scores.pq_of(m)
             self._mean("pq", result, row)
             self._mean("dq", _score(result.dq, result), row)
             self._mean("sq", _score(result.sq, result), row)
             row.update(tp=result.tp, fp=result.fp, fn=result.fn)
         for name in ("aji", "aji_plus", "dsb2018"):
             if name in names:
-                self._mean(name, getattr(m, name)(), row)
+                self._mean(name, instance_scores.SCORES_OF_MATCHING[name](m), row)
         if "f1" in names:
-            self._detection(m.f1(), "", row)
+            self._detection(instance_scores.f1_of(m), "", row)
         if "dice" in names:
-            self._mean("dice", m.dice(), row)
+            self._mean("dice", instance_scores.dice_of(m), row)
         if "f1_annotated" in names:
             # Predictions touching no annotated nucleus may be unlabelled nuclei: left out.
             touched = np.unique(m.pred_index[m.pair_pred]) if m.pred_index is not None else np.zeros(0, int)
             restricted = [kept[k] for k in touched.tolist()]
-            self._detection(metrics.f1(truth, restricted), "_annotated", row)
+            self._detection(instance_scores.f1(truth, restricted), "_annotated", row)
             row["n_pred_annotated"] = len(restricted)
 
-    def _detection(self, result: metrics.Detection, suffix: str, row: dict[str, Any]) -> None:
+    def _detection(self, result: instance_scores.Detection, suffix: str, row: dict[str, Any]) -> None:
         self._mean(f"f1{suffix}", result, row)
         self._mean(f"precision{suffix}", _score(result.precision, result), row)
         self._mean(f"recall{suffix}", _score(result.recall, result), row)
 
     def finish(self, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], Any, Any]:
-        """(summary, counts, per-class rows, per-tissue rows); merges PanNuke per-image values into ``rows``."""
+        """(summary, counts, per-class rows, per-tissue rows); merges class-aware per-image values into ``rows``."""
         summary: dict[str, Any] = {column: mean.mean for column, mean in self.means.items()}
         counts: dict[str, Any] = dict(self.counts)
         first = next(iter(self.means.values()), None)
@@ -320,36 +394,54 @@ class InstanceScorer:
         for column, mean in self.means.items():
             counts[f"n_scored_{column}"] = mean.n_scored
         per_class = per_tissue = None
-        if self.pannuke is not None:
-            result = self.pannuke.result()
+        if self.class_aggregator is not None:
+            result = self.class_aggregator.result()
             for name in PANNUKE_METRICS:
                 if name in self.metric_names:
                     summary[name] = getattr(result, name)
             counts.update({k: v for k, v in result.counts.items() if k != "n_images"})
-            per_class, per_tissue = result.per_class, result.per_tissue
+            per_tissue = result.per_tissue
+            if any(m in CLASS_METRICS for m in self.metric_names):
+                per_class = result.per_class
             by_id = {row["image_id"]: row for row in rows}
-            for image_row in self.pannuke.rows:
+            for image_row in self.class_aggregator.rows:
                 target = by_id[image_row["image_id"]]
                 target.update({k: v for k, v in image_row.items() if k in ("bpq", "mpq") or k.startswith("pq_")})
-        if self.coco_pairs is not None:
-            ap = metrics.coco_ap(self.coco_pairs)
+        if counts["n_images_truth_overlap"]:
+            self.notes.append(
+                f"the ground truth overlaps in {counts['n_images_truth_overlap']} image(s): "
+                f"{counts['n_truth_overlap_pixels']} px lie in two or more of {counts['n_truth_overlap_objects']} "
+                "objects. A label map holds one object per pixel, so no label-map prediction (not even the truth "
+                "painted into one) can score 1.0 here; predictions as object lists (COCO RLE, a parquet export) "
+                "can (docs/evaluation.md, 'Overlapping ground truth')"
+            )
+        if self.coco is not None:
+            ap = self.coco.result()
             counts["coco_max_dets"] = ap.pop("max_dets")
             summary.update({f"coco_{key}": value for key, value in ap.items()})
         return summary, counts, per_class, per_tissue
 
 
 class SemanticScorer:
-    """Per-class pixel Dice / IoU over the split (confusion matrices summed), per-image means."""
+    """Per-class pixel Dice / IoU over the split (confusion matrices summed), per-image means.
 
-    def __init__(self, metric_names: tuple[str, ...]):
+    ``class_names``: the config's region classes, index = class code (code 0 = don't care).
+    """
+
+    def __init__(self, metric_names: tuple[str, ...], class_names: Sequence[str]):
+        if len(class_names) <= DONT_CARE_CODE + 1:
+            raise NucleiCollectionError(
+                f"a semantic config needs classes besides the don't-care code, got {class_names}"
+            )
         self.metric_names = metric_names
-        self.accumulator = metrics.SemanticAccumulator(len(GT_CODES), ignore=DONT_CARE_CODE)
+        self.class_names = tuple(class_names)
+        self.accumulator = semantic.SemanticAccumulator(len(self.class_names), ignore=DONT_CARE_CODE)
         self.n_unlabelled = 0
 
     def add(self, image_id: str, truth: np.ndarray, prediction: Prediction) -> dict[str, Any]:
         try:
             scores = self.accumulator.add(truth, prediction.codes)
-        except metrics.MetricInputError as error:
+        except MetricInputError as error:
             raise BadInputError(prediction.origin, f"image {image_id!r}: {error}") from None
         labelled = int(scores.true_area.sum())
         self.n_unlabelled += labelled == 0
@@ -363,12 +455,12 @@ class SemanticScorer:
         summary = {name: getattr(result, f"mean_{name}") for name in self.metric_names}
         per_class = [
             {
-                "code": code, "name": GT_CODES[code],
+                "code": code, "name": self.class_names[code],
                 "dice": float(result.dice[code]), "iou": float(result.iou[code]),
                 "intersection": int(result.intersection[code]),
                 "true_pixels": int(result.true_area[code]), "pred_pixels": int(result.pred_area[code]),
             }
-            for code in range(len(GT_CODES))
+            for code in range(len(self.class_names))
             if code != DONT_CARE_CODE
         ]  # fmt: skip
         return summary, {"n_images_without_labelled_pixels": self.n_unlabelled}, per_class, None
@@ -393,8 +485,8 @@ def _no_prediction(kind: str, image_id: str, height: int, width: int) -> Predict
 
 def _progress(enabled: bool, description: str) -> Callable[[Iterable[Any], int], Iterable[Any]]:
     def wrap(iterable: Iterable[Any], total: int) -> Iterable[Any]:
-        # disable=None: tqdm stays silent when stderr is not a terminal (logs, CI)
-        return tqdm(iterable, total=total, desc=description, unit="image", disable=None if enabled else True)
+        # A bar on a terminal, a log line every few seconds otherwise (CI logs, nohup).
+        return show_progress(iterable, total=total, desc=description, unit="image") if enabled else iterable
 
     return wrap
 
@@ -423,8 +515,8 @@ def evaluate(
     ``options`` and a training ``view`` apply) or from an export folder (``export``).
     ``predictions``: a label-map folder, a COCO results JSON, a parquet export folder,
     PanNuke ``masks.npy``, or a mapping ``{image_id: label map | objects | class codes}``
-    (:mod:`.predictions`). ``metrics``: names or a comma list (default: the config's
-    standard set, :func:`default_metrics`). ``missing="empty"`` scores images without a
+    (:mod:`.predictions`). ``metrics``: names or a comma list (default: the metrics the
+    config's source declares, ``SourceInfo.metrics``; see :func:`default_metrics`). ``missing="empty"`` scores images without a
     prediction as empty; ``empty_score=1.0`` scores images with empty truth and empty
     prediction 1 instead of leaving them out; ``score_threshold`` drops predicted objects
     with a lower ``score`` for every metric but COCO AP; ``coco_images`` maps COCO image
@@ -440,8 +532,17 @@ def evaluate(
         truth = export_truth(config, export, split)
     else:
         truth = raw_truth(config, data_dir, split, options, view, cache_dir)
-    chosen = _metric_list(metrics, truth.kind, default_metrics(truth.kind, truth.source_name, truth.partial))
-    reader = open_predictions(predictions, truth.kind, truth.config, truth.split, coco_images, pred_config)
+    chosen = _metric_list(metrics, truth.kind, default_metrics(truth.kind, truth.declared_metrics, truth.partial))
+    class_metrics = [m for m in chosen if m in CLASS_METRICS]
+    if class_metrics and not class_aware(truth.class_names, truth.crowd):
+        raise NucleiCollectionError(
+            f"{truth.config}: {', '.join(class_metrics)} need object classes, and this config's classes are only "
+            f"{', '.join(truth.class_names) or 'none'} (class-aware metrics apply to configs whose source declares "
+            "cell types, e.g. PanNuke, CoNSeP, Lizard, MoNuSAC); use pq / bpq for class-agnostic scores"
+        )
+    reader = open_predictions(
+        predictions, truth.kind, truth.config, truth.split, coco_images, pred_config, truth.class_names
+    )
     if truth.ids is not None:
         unknown = sorted(reader.known_ids() - truth.ids - truth.other_ids)
         if unknown:
@@ -472,9 +573,11 @@ class _Run:
         truth = self.truth
         semantic = truth.kind == "semantic"
         scorer: InstanceScorer | SemanticScorer = (
-            SemanticScorer(self.metric_names)
+            SemanticScorer(self.metric_names, truth.class_names)
             if semantic
-            else InstanceScorer(self.metric_names, self.empty_score, self.score_threshold)
+            else InstanceScorer(
+                self.metric_names, self.empty_score, self.score_threshold, truth.class_names, truth.crowd
+            )
         )
         primary = self._primary()
         n_records = 0
@@ -493,6 +596,7 @@ class _Run:
                 + ")"
             )
         summary, counts, per_class, per_tissue = scorer.finish(self.rows)
+        notes = list(getattr(scorer, "notes", []))
         reader_skipped = truth.reader_report.skipped if truth.reader_report is not None else []
         counts = {
             "n_images": len(self.rows),
@@ -522,6 +626,7 @@ class _Run:
                 "primary_metric": primary,
             },
             skipped=self.skipped + [(i, f"reader: {why}") for i, why in reader_skipped],
+            notes=notes,
             worst=[entry for _, _, entry in sorted(self.worst, key=lambda e: (-e[0], -e[1]))],
         )
 
@@ -568,7 +673,7 @@ class _Run:
             detail: Any = (codes, prediction.codes)
         else:
             objects = list(record["objects"])
-            tissue = metadata.get("tissue") if truth.source_name == _PANNUKE_SOURCE else None
+            tissue = metadata.get("tissue")  # per-tissue tables where records carry one (PanNuke)
             row, matching, kept = scorer.add(image_id, objects, prediction, tissue)
             detail = (objects, kept, matching)
         if self.missing == "empty":

@@ -9,17 +9,19 @@
   16-bit grey, or palette: index = label), ``.tif`` / ``.tiff`` or ``.npy`` (integer array,
   ``allow_pickle=False``); an ``image_id`` with ``/`` is a sub-folder. Instance configs: a
   label map (0 = background, any positive ids); semantic configs: class codes. Classes of
-  instances (for mPQ): an optional ``<image_id>.classes.json`` ``{"<label>": category}``
-  (schema category index, e.g. 1, or name, e.g. ``"neoplastic"``);
+  instances (for mPQ): an optional ``<image_id>.classes.json`` ``{"<label>": class}``, the
+  class as a name of the config's class list (e.g. ``"neoplastic"``) or as an index into it
+  (``Source.classes()``: PanNuke 0 = neoplastic ... 4 = epithelial);
 * a ``.json`` file -> :class:`CocoResults`: a COCO results list (``image_id``,
-  ``segmentation`` as RLE or polygons, ``score``, ``category_id`` = schema index + 1 as in
-  our COCO export), e.g. Detectron2's ``coco_instances_results.json``, or a COCO dict with
+  ``segmentation`` as RLE or polygons, ``score``, ``category_id`` = the config's class
+  index + 1 as in our COCO export), e.g. Detectron2's ``coco_instances_results.json``, or a COCO dict with
   ``annotations`` (and ``images``). ``image_id`` is our string id, or the image number of our
   COCO export: numbers are mapped through an ``images`` list (``coco_images=`` the export's
   ``annotations/<config>.json``, or the file's own) by ``file_name`` minus its extension;
 * a ``.npy`` file -> :class:`PanNukeMasks`: PanNuke's own ``masks.npy`` (N, H, W, 6)
-  (channels 0-4 the classes, 5 background), one patch read at a time, patch k = the split's
-  k-th record;
+  (channels 0-4 the classes neoplastic, inflammatory, connective, dead, epithelial; 5
+  background), one patch read at a time, patch k = the split's k-th record; a channel's
+  objects get the config's class of that name (none when the config has no such class);
 * (Python only) a mapping ``{image_id: label map | object list | class-code map}`` ->
   :class:`MappingPredictions`.
 
@@ -42,15 +44,18 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import raster, rle
 from ..base import BadInputError, NucleiCollectionError, is_junk
+from ..catalog import TAXONOMIES
 from ..exporters.build import REPORT_DIR, load_reports
 from ..exporters.shards import split_shards
-from ..schema import CATEGORIES
-from ..sources.pannuke import MASK_CHANNELS, NpyArray, exact_cast, objects_from_channels
+from ..npy import NpyArray, exact_cast
 
 #: Label-map file suffixes of :class:`LabelMapFolder` (lower case; matched case-insensitively).
 LABEL_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".npy")
 #: Sidecar with the class of each label: ``<image_id>.classes.json``.
 CLASSES_SUFFIX = ".classes.json"
+#: PanNuke ``masks.npy``: channels 0-4 are the ``pannuke`` taxonomy's first five classes, 5 is background.
+PANNUKE_CHANNEL_CLASSES: tuple[str, ...] = TAXONOMIES["pannuke"][:5]
+MASK_CHANNELS = len(PANNUKE_CHANNEL_CLASSES) + 1
 
 
 @dataclass
@@ -58,7 +63,8 @@ class Prediction:
     """One image's prediction, normalised.
 
     Instance configs: ``objects`` in the schema's form (``id``, ``segmentation`` COCO RLE with
-    str counts, ``category`` schema index or None when the format has no class, ``score``
+    str counts, ``category`` = index into the config's class list or None when the format
+    has no class, ``score``
     only when the format gives one). Semantic configs: ``codes`` (h, w) class codes.
     ``origin`` is the file (and entry) it came from, for error messages.
     """
@@ -70,14 +76,16 @@ class Prediction:
 
 
 class PredictionReader:
-    """Base of the readers. ``kind`` is the config's kind: ``instance`` or ``semantic``."""
+    """Base of the readers. ``kind`` is the config's kind: ``instance`` or ``semantic``;
+    ``class_names`` the config's class list (predicted classes are indexes into it)."""
 
     #: what the reader reads, for the report
     format: str = ""
 
-    def __init__(self, path: Path | str, kind: str):
+    def __init__(self, path: Path | str, kind: str, class_names: Sequence[str] = ()):
         self.path = Path(path)
         self.kind = kind
+        self.class_names = tuple(class_names)
         self._taken: set[str] = set()
 
     def take(self, position: int, image_id: str, height: int, width: int) -> Prediction | None:
@@ -112,15 +120,23 @@ def _instance_objects(label_map: np.ndarray, origin: str, categories: Mapping[in
     return objects
 
 
-def category_index(value: Any, origin: str) -> int:
-    """A schema category from an index (``1``) or a name (``"neoplastic"``)."""
+def category_index(value: Any, origin: str, class_names: Sequence[str]) -> int:
+    """The config's class index of a predicted class given as an index (``0``) or a name (``"neoplastic"``)."""
+    if not class_names:
+        raise BadInputError(origin, f"class {value!r} given, but this config declares no object classes")
     if isinstance(value, str):
-        if value not in CATEGORIES:
-            raise BadInputError(origin, f"unknown category name {value!r}; known: {', '.join(CATEGORIES)}")
-        return CATEGORIES.index(value)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= int(value) < len(CATEGORIES):
+        if value not in class_names:
+            raise BadInputError(
+                origin, f"unknown class name {value!r}; this config's classes: {', '.join(class_names)}"
+            )
+        return class_names.index(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= int(value) < len(class_names):
         return int(value)
-    raise BadInputError(origin, f"category {value!r} is neither a name nor an index 0..{len(CATEGORIES) - 1}")
+    raise BadInputError(
+        origin,
+        f"class {value!r} is neither a class name nor an index 0..{len(class_names) - 1} "
+        f"of this config's classes ({', '.join(class_names)})",
+    )
 
 
 def integer_map(values: np.ndarray, origin: str) -> np.ndarray:
@@ -184,8 +200,8 @@ class LabelMapFolder(PredictionReader):
 
     format = "label-map folder"
 
-    def __init__(self, path: Path | str, kind: str):
-        super().__init__(path, kind)
+    def __init__(self, path: Path | str, kind: str, class_names: Sequence[str] = ()):
+        super().__init__(path, kind, class_names)
         self.files: dict[str, Path] = {}
         self.classes: dict[str, Path] = {}
         for file in sorted(self.path.rglob("*")):
@@ -224,12 +240,12 @@ class LabelMapFolder(PredictionReader):
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise BadInputError(path, f"not a readable JSON file: {error}") from None
         if not isinstance(table, dict):
-            raise BadInputError(path, 'expected a JSON object {"<label>": category}')
+            raise BadInputError(path, 'expected a JSON object {"<label>": class name or index}')
         categories = {}
         for label, value in table.items():
             if not str(label).isdigit():
                 raise BadInputError(path, f"key {label!r} is not a label number")
-            categories[int(label)] = category_index(value, str(path))
+            categories[int(label)] = category_index(value, str(path), self.class_names)
         return categories
 
     def take(self, position: int, image_id: str, height: int, width: int) -> Prediction | None:
@@ -276,8 +292,10 @@ class CocoResults(PredictionReader):
 
     format = "COCO results JSON"
 
-    def __init__(self, path: Path | str, kind: str, coco_images: Path | str | None = None):
-        super().__init__(path, kind)
+    def __init__(
+        self, path: Path | str, kind: str, coco_images: Path | str | None = None, class_names: Sequence[str] = ()
+    ):
+        super().__init__(path, kind, class_names)
         if kind != "instance":
             raise NucleiCollectionError(f"{path}: COCO results hold instances; a semantic config needs class-code maps")
         data = _read_json(self.path)
@@ -336,9 +354,16 @@ class CocoResults(PredictionReader):
             }
             if entry.get("category_id") is not None:
                 category_id = entry["category_id"]
-                if not isinstance(category_id, int) or not 1 <= category_id <= len(CATEGORIES):
+                classes = self.class_names
+                if (
+                    isinstance(category_id, bool)
+                    or not isinstance(category_id, int)
+                    or not 1 <= category_id <= len(classes)
+                ):
                     raise BadInputError(
-                        where, f"category_id {category_id!r} is not 1..{len(CATEGORIES)} (schema index + 1)"
+                        where,
+                        f"category_id {category_id!r} is not 1..{len(classes)} (the config's class index + 1, "
+                        f"as our COCO export writes; classes: {', '.join(classes) or 'none declared'})",
                     )
                 obj["category"] = category_id - 1
             if entry.get("score") is not None:
@@ -386,8 +411,16 @@ class ExportPredictions(PredictionReader):
 
     format = "parquet export"
 
-    def __init__(self, path: Path | str, kind: str, config: str, split: str, pred_config: str | None = None):
-        super().__init__(path, kind)
+    def __init__(
+        self,
+        path: Path | str,
+        kind: str,
+        config: str,
+        split: str,
+        pred_config: str | None = None,
+        class_names: Sequence[str] = (),
+    ):
+        super().__init__(path, kind, class_names)
         reports = load_reports(self.path)
         if pred_config is None:
             pred_config = config if config in reports or len(reports) != 1 else next(iter(reports))
@@ -401,6 +434,14 @@ class ExportPredictions(PredictionReader):
         if split not in report["splits"]:
             raise BadInputError(self.path / pred_config, f"no split {split!r} (splits: {', '.join(report['splits'])})")
         self.column = "objects" if kind == "instance" else "mask"
+        # The export's categories index its own class list: carried over by name; a class
+        # the truth's config does not have becomes None (class-agnostic for that object).
+        exported = tuple(report["source"].get("classes") or ())
+        self.category_map: dict[int, int | None] | None = None
+        if exported and exported != self.class_names:
+            self.category_map = {
+                k: self.class_names.index(name) if name in self.class_names else None for k, name in enumerate(exported)
+            }
         self.index: dict[str, tuple[Path, int, int]] = {}
         for shard in split_shards(self.path / pred_config, split):
             parquet = pq.ParquetFile(shard)
@@ -439,6 +480,8 @@ class ExportPredictions(PredictionReader):
         for obj in objects:
             size = obj["segmentation"]["size"]
             check_size(origin, image_id, (int(size[0]), int(size[1])), height, width)
+            if self.category_map is not None and obj.get("category") is not None:
+                obj["category"] = self.category_map.get(int(obj["category"]))
         return Prediction(image_id, origin, objects=objects)
 
 
@@ -446,12 +489,20 @@ class ExportPredictions(PredictionReader):
 
 
 class PanNukeMasks(PredictionReader):
-    """PanNuke's ``masks.npy`` (N, H, W, 6): patch k is the prediction of the split's k-th record."""
+    """PanNuke's ``masks.npy`` (N, H, W, 6): patch k is the prediction of the split's k-th record.
+
+    One object per (channel, instance id) pair, as the PanNuke reader reads the truth (ids
+    repeat across channels; an id may cover several components).
+    """
 
     format = "PanNuke masks.npy"
 
-    def __init__(self, path: Path | str, kind: str):
-        super().__init__(path, kind)
+    def __init__(self, path: Path | str, kind: str, class_names: Sequence[str] = ()):
+        super().__init__(path, kind, class_names)
+        # channel -> the config's class of that name (None: the config has no such class)
+        self.channel_class = [
+            self.class_names.index(name) if name in self.class_names else None for name in PANNUKE_CHANNEL_CLASSES
+        ]
         if kind != "instance":
             raise NucleiCollectionError(
                 f"{path}: PanNuke masks hold instances; a semantic config needs class-code maps"
@@ -470,9 +521,15 @@ class PanNukeMasks(PredictionReader):
         check_size(f"{self.path} [{position}]", image_id, self.array.shape[1:3], height, width)
         origin = f"{self.path} [{position}]"
         ids = exact_cast(self.array.read(position), np.int32, str(self.path), f"patch {position}")
-        objects, names, _ = objects_from_channels(image_id, ids)
-        for obj in objects:
-            obj["category"] = CATEGORIES.index(names[obj["id"]])
+        objects: list[dict[str, Any]] = []
+        for channel, category in enumerate(self.channel_class):
+            plane = ids[..., channel]
+            if not plane.any():
+                continue
+            for obj in rle.encode_label_map(plane):
+                obj["id"] = len(objects) + 1
+                obj["category"] = category
+                objects.append(obj)
         return Prediction(image_id, origin, objects=objects)
 
     def leftover(self, n_records: int) -> list[str]:
@@ -489,8 +546,8 @@ class MappingPredictions(PredictionReader):
 
     format = "mapping"
 
-    def __init__(self, mapping: Mapping[str, Any], kind: str):
-        super().__init__("<predictions mapping>", kind)
+    def __init__(self, mapping: Mapping[str, Any], kind: str, class_names: Sequence[str] = ()):
+        super().__init__("<predictions mapping>", kind, class_names)
         self.mapping = mapping
 
     def known_ids(self) -> set[str]:
@@ -518,7 +575,12 @@ class MappingPredictions(PredictionReader):
                 raise BadInputError(origin, f"object {k} has no 'segmentation'")
             size = obj["segmentation"]["size"]
             check_size(origin, image_id, (int(size[0]), int(size[1])), height, width)
-            objects.append({"id": k + 1, **dict(obj)})
+            normalised = {"id": k + 1, **dict(obj)}
+            if normalised.get("category") is not None:
+                normalised["category"] = category_index(
+                    normalised["category"], f"{origin} object {k}", self.class_names
+                )
+            objects.append(normalised)
         return Prediction(image_id, origin, objects=objects)
 
 
@@ -532,22 +594,27 @@ def open_predictions(
     split: str,
     coco_images: Path | str | None = None,
     pred_config: str | None = None,
+    class_names: Sequence[str] = (),
 ) -> PredictionReader:
-    """The reader for ``predictions`` (see the module docstring for the formats)."""
+    """The reader for ``predictions`` (see the module docstring for the formats).
+
+    ``class_names``: the config's object classes (``Source.class_names()``); predicted
+    classes are names of it or indexes into it.
+    """
     if isinstance(predictions, Mapping):
-        return MappingPredictions(predictions, kind)
+        return MappingPredictions(predictions, kind, class_names)
     path = Path(predictions).expanduser()
     if not path.exists():
         raise BadInputError(path, "no such file or folder (predictions)")
     if path.is_dir():
         if (path / REPORT_DIR).is_dir():
-            return ExportPredictions(path, kind, config, split, pred_config)
-        return LabelMapFolder(path, kind)
+            return ExportPredictions(path, kind, config, split, pred_config, class_names)
+        return LabelMapFolder(path, kind, class_names)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return CocoResults(path, kind, coco_images)
+        return CocoResults(path, kind, coco_images, class_names)
     if suffix == ".npy":
-        return PanNukeMasks(path, kind)
+        return PanNukeMasks(path, kind, class_names)
     raise BadInputError(
         path,
         "unknown prediction format: give a folder of label maps, a parquet export folder, a COCO results "

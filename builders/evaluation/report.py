@@ -35,7 +35,6 @@ from ..atomic import write_bytes_atomic, write_text_atomic
 from ..base import NucleiCollectionError
 from ..exporters.preview import crop_window, overlay
 from ..runs import ObjectSegments
-from ..schema import GT_CODES
 
 #: Side of one overlay panel, px.
 PANEL = 256
@@ -47,8 +46,9 @@ MAX_BARS = 24
 BAR_STEP, ROW_GAP = 13, 8
 MATCHED, MISSED, FALSE, IGNORED = (40, 190, 60), (230, 40, 40), (255, 150, 0), (150, 150, 150)
 BAR_COLOURS = ((52, 101, 164), (237, 125, 49))
-#: Colour of each semantic class code (seeded, fixed); code 0 (don't care) is never painted.
-CLASS_COLOURS = np.random.default_rng(22).integers(40, 256, (len(GT_CODES), 3)).astype(np.float32)
+#: Colour of each semantic class code 0..255 (seeded, fixed; class masks are 8-bit, classes are per
+#: config); code 0 (don't care) is never painted.
+CLASS_COLOURS = np.random.default_rng(22).integers(40, 256, (256, 3)).astype(np.float32)
 SUMMARY_FILE, PER_IMAGE_FILE, PER_CLASS_FILE, PER_TISSUE_FILE, FIGURE_FILE = (
     "summary.json", "per_image.csv", "per_class.csv", "per_tissue.csv", "figure.png",
 )  # fmt: skip
@@ -102,6 +102,8 @@ class EvaluationResult:
     #: (image_id, reason) of every image not scored
     skipped: list[tuple[str, str]] = field(default_factory=list)
     worst: list[WorstImage] = field(default_factory=list, repr=False)
+    #: what the reader of the figures must know (e.g. overlapping ground truth caps label-map scores)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return json_safe(
@@ -114,6 +116,7 @@ class EvaluationResult:
                 "counts": self.counts,
                 "settings": self.settings,
                 "skipped": [{"image_id": i, "reason": why} for i, why in self.skipped],
+                "notes": list(self.notes),
             }
         )
 
@@ -125,6 +128,7 @@ class EvaluationResult:
         notable.pop("n_images", None)
         if notable:
             lines.append("counts: " + ", ".join(f"{k} {v}" for k, v in notable.items()))
+        lines += [f"note: {note}" for note in self.notes]
         return lines
 
     def write(self, report_dir: Path | str) -> dict[str, Path]:

@@ -9,8 +9,9 @@ Layout written (the Hub's "manual configuration" layout)::
 
 Guarantees:
 
-* Atomic: a config is written into ``OUT/.staging-*`` and renamed into place only when
-  complete; an interrupted build leaves the previous export untouched.
+* Atomic: a config is written into ``OUT/.staging-<config>-<host>-<pid>-*`` and renamed into
+  place only when complete; an interrupted build leaves the previous export untouched, and
+  the next build of that config removes the staging folder a killed one left (atomic.py).
 * Re-running adds or replaces configs without touching the others.
 * Deterministic: records in item order (independent of ``num_proc``), no timestamps or
   absolute paths in the data, so a rebuild from the same raw files gives identical bytes.
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import check_output_dir, replace_dir, write_bytes_atomic, write_text_atomic
+from ..atomic import check_output_dir, make_staging_dir, replace_dir, write_bytes_atomic, write_text_atomic
 from ..base import NucleiCollectionError, logger
 from ..pipeline import PreparedConfig, features_for, log_split_report
 from ..sources import prepare
@@ -99,13 +99,15 @@ def export_config(
     """Write every split of a prepared config into ``out/<config>/`` atomically."""
     out = check_output_dir(out, REPORT_DIR, EXPORT_KIND)
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{prepared.name}-", dir=out))
+    staging = make_staging_dir(out, prepared.name)  # also removes ones a killed build left
     source = prepared.source
     report = ConfigReport(
         name=prepared.name,
         source={
             "name": source.name,
             "kind": source.kind,
+            # objects.category (regions.category) ClassLabel names: per config since 0.3.0
+            "classes": list(source.class_names()),
             "homepage": source.homepage,
             "license": source.license,
             "citation": source.citation,

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..schema import COUNT_NOUN, DONT_CARE_CODE, GT_CODES, features_for_kind
+from ..schema import COUNT_NOUN, DONT_CARE_CODE, features_for_kind
 
 #: Licence ids containing one of these forbid commercial use (flagged in the card).
 NON_COMMERCIAL = ("NC",)
@@ -40,6 +40,25 @@ def _hub_license(license_id: str) -> str:
     return license_id.lower() if license_id and " " not in license_id else "other"
 
 
+#: The one ClassLabel every instance export of 0.2.0 carried (before per-config classes):
+#: reports written then have no ``classes``; their parquet files hold these names.
+CATEGORIES_0_2: tuple[str, ...] = (
+    "nucleus", "neoplastic", "inflammatory", "connective", "dead", "epithelial", "neutrophil", "lymphocyte",
+    "plasma", "eosinophil", "other", "healthy epithelial", "dysplastic/malignant epithelial", "fibroblast",
+    "muscle", "endothelial", "macrophage", "ambiguous",
+)  # fmt: skip
+
+
+def report_classes(report: Mapping[str, Any]) -> tuple[str, ...]:
+    """The category names of a built config (its ClassLabel), from its build report."""
+    source = report["source"]
+    if "classes" in source:
+        return tuple(source["classes"])
+    if source["kind"] == "instance":
+        return CATEGORIES_0_2
+    raise ValueError(f"build report of {source.get('name')!r} lists no classes: rebuild it with this version")
+
+
 def count_noun(kind: str) -> str:
     return COUNT_NOUN.get(kind, "objects")
 
@@ -54,7 +73,7 @@ def yaml_header(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                 "data_files": [{"split": split, "path": f"{name}/{split}-*.parquet"} for split in splits],
             }
         )
-        features = features_for_kind(report["source"]["kind"])
+        features = features_for_kind(report["source"]["kind"], report_classes(report))
         infos.append(
             {
                 "config_name": name,
@@ -168,12 +187,15 @@ def _config_section(name: str, report: Mapping[str, Any]) -> str:
     if report.get("overlaps"):
         shared = ", ".join(f"`{name}`" for name in report["overlaps"])
         lines.append(f"- Shares images with {shared} (re-cut or resampled copies): do not train on both")
+    classes = report_classes(report)
     if source["kind"] == "semantic":
         lines.append(
             f"- Semantic masks: `mask` pixel = class code, `regions[].category` = "
-            f"{len(GT_CODES)} codes; code {DONT_CARE_CODE} `{GT_CODES[DONT_CARE_CODE]}` = **don't care** "
+            f"{len(classes)} codes; code {DONT_CARE_CODE} `{classes[DONT_CARE_CODE]}` = **don't care** "
             "(outside the annotated ROI: zero weight in losses and metrics), **not** the class `other`"
         )
+    else:
+        lines.append("- Classes (`objects.category`): " + ", ".join(f"{i} `{name}`" for i, name in enumerate(classes)))
     if report.get("options"):
         lines.append("- Options: " + ", ".join(f"`{k}={v}`" for k, v in sorted(report["options"].items())))
     if report.get("view"):

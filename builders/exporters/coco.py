@@ -21,23 +21,26 @@ import json
 import os
 import re
 import shutil
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import check_output_dir, replace_dir
+from ..atomic import check_output_dir, make_staging_dir, replace_dir, writing
 from ..base import NucleiCollectionError
 from ..pipeline import SplitReport, iter_split, log_split_report
-from ..schema import CATEGORIES
+from ..progress import progress
+from ..schema import DEFAULT_CLASSES
 from ..sources import prepare
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: Category ids are fixed for every config: schema category index + 1.
-COCO_CATEGORIES: list[dict[str, Any]] = [
-    {"id": index + 1, "name": name, "supercategory": "nucleus"} for index, name in enumerate(CATEGORIES)
-]
+
+
+def coco_categories(class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """COCO categories of a config: id = the config's category index + 1, in class order."""
+    return [{"id": index + 1, "name": name, "supercategory": "nucleus"} for index, name in enumerate(class_names)]
+
+
 _EXPORT_NAME = re.compile(r"\w[\w.-]*")
 ANNOTATIONS_DIR = "annotations"
 #: What a COCO folder is called in output path errors (its marker is ANNOTATIONS_DIR).
@@ -99,10 +102,16 @@ def _annotation(annotation_number: int, image_number: int, obj: Mapping[str, Any
     }
 
 
-def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out: Path | str) -> CocoExport:
+def write_coco(
+    name: str,
+    splits: Mapping[str, Iterable[Mapping[str, Any]]],
+    out: Path | str,
+    class_names: Sequence[str] = DEFAULT_CLASSES,
+) -> CocoExport:
     """Write records (per split, in order) as ``out/<name>/`` images + ``out/annotations/<name>.json``.
 
-    Image and annotation ids are 1..N in record order. Everything is written into
+    Image and annotation ids are 1..N in record order; ``class_names`` are the records'
+    category names (category id = index + 1). Everything is written into
     ``out/.staging-coco-*`` first, then the image folder and the JSON are renamed into
     place; an interrupted export leaves the previous one as it was.
     """
@@ -115,7 +124,7 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
             f"{image_dir} exists but is not a COCO export (no {json_path}); refusing to replace it - choose another --out"
         )
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-coco-{name}-", dir=out))
+    staging = make_staging_dir(out, f"coco-{name}")
     result = CocoExport(name=name, json_path=json_path, image_dir=image_dir)
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -134,7 +143,8 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
                     raise NucleiCollectionError(f"{name}/{record['image_id']}: record image is not PNG bytes")
                 target = staging / "images" / file_name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                with writing(target):
+                    target.write_bytes(data)
                 images.append(_image_entry(len(images) + 1, file_name, record, split))
                 first_number = len(annotations) + 1
                 max_nuclei = max(max_nuclei, len(record["objects"]))
@@ -153,10 +163,11 @@ def write_coco(name: str, splits: Mapping[str, Iterable[Mapping[str, Any]]], out
             },
             "images": images,
             "annotations": annotations,
-            "categories": COCO_CATEGORIES,
+            "categories": coco_categories(class_names),
         }
         staged_json = staging / "annotations.json"
-        staged_json.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+        with writing(staged_json):
+            staged_json.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
         # The image folder first, then the JSON: the JSON is what makes the export visible.
         replace_dir(staging / "images", image_dir)
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,8 +194,11 @@ def export_coco(
     check_output_dir(out, ANNOTATIONS_DIR, EXPORT_KIND)  # before any raw file is read or downloaded
     prepared = prepare(config, data_dir, options, cache_dir=cache_dir)
     reports = {split: SplitReport() for split in prepared.splits}
-    splits = {split: iter_split(prepared.source, items, reports[split]) for split, items in prepared.splits.items()}
-    result = write_coco(name or prepared.name, splits, out)
+    splits = {
+        split: iter_split(prepared.source, progress(items, desc=f"{prepared.name}/{split}"), reports[split])
+        for split, items in prepared.splits.items()
+    }
+    result = write_coco(name or prepared.name, splits, out, prepared.source.class_names())
     for split, report in reports.items():
         log_split_report(f"{result.name}/{split}", report)
     return result

@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.errors import HTTPError as HubTransportError
 
 from ..base import NucleiCollectionError, logger
 from .build import PREVIEW_DIR, REPORT_DIR, load_reports
@@ -42,6 +45,35 @@ from .shards import count_rows
 
 REPO_TYPE = "dataset"
 _HASH_CHUNK = 8 * 2**20
+
+
+class HubError(NucleiCollectionError):
+    """The Hub could not be reached, or refused a request; the message names the endpoint."""
+
+
+@contextmanager
+def hub_errors(api: HfApi, repo_id: str) -> Iterator[None]:
+    """Turn the Hub client's errors into one-line :class:`HubError` s naming the endpoint.
+
+    Caught by the client's own classes: ``HfHubHTTPError`` (an answer: auth, permission,
+    missing repo, conflict), the HTTP library's base ``HTTPError`` that huggingface_hub
+    re-exports in ``huggingface_hub.errors`` (connection refused, DNS, timeout, TLS: not an
+    OSError with the installed client) and ``OfflineModeIsEnabled`` (HF_HUB_OFFLINE=1).
+    """
+    endpoint = getattr(api, "endpoint", None) or constants.ENDPOINT
+    try:
+        yield
+    except HfHubHTTPError as error:
+        reason = " ".join(str(error).split())  # the Hub's message (request id, hint) on one line
+        raise HubError(f"{repo_id}: the Hub at {endpoint} refused the request: {reason}") from error
+    except OfflineModeIsEnabled as error:
+        raise HubError(f"{repo_id}: cannot push to {endpoint}: offline mode is on (unset HF_HUB_OFFLINE)") from error
+    except HubTransportError as error:
+        reason = " ".join(str(error).split()) or "no answer"
+        raise HubError(
+            f"{repo_id}: cannot reach the Hub at {endpoint} ({type(error).__name__}: {reason}); "
+            "check the network, or HF_ENDPOINT if you set it"
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -200,6 +232,11 @@ def plan_push(
     """Compare the export with the repo and decide what to upload and delete (changes nothing)."""
     out = Path(out)
     api = api or HfApi(token=token)
+    with hub_errors(api, repo_id):
+        return _plan_push(out, repo_id, configs, revision, api)
+
+
+def _plan_push(out: Path, repo_id: str, configs: Iterable[str] | None, revision: str | None, api: HfApi) -> PushPlan:
     local_reports = load_reports(out)
     if not local_reports:
         raise NucleiCollectionError(f"{out}: no exported config found (run `nuclei-collection build` first)")
@@ -248,6 +285,20 @@ def push_to_hub(
     creates nothing (a repo or branch that does not exist yet counts as empty).
     """
     api = api or HfApi(token=token)
+    with hub_errors(api, repo_id):
+        return _push(out, repo_id, configs, private, revision, commit_message, dry_run, api)
+
+
+def _push(
+    out: Path | str,
+    repo_id: str,
+    configs: Iterable[str] | None,
+    private: bool | None,
+    revision: str | None,
+    commit_message: str | None,
+    dry_run: bool,
+    api: HfApi,
+) -> PushResult:
     if not dry_run:
         api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
         if revision not in (None, "main"):

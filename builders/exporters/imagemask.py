@@ -19,9 +19,9 @@ Masks (``mask``):
 
 * ``instance``: pixel = object id (1..N, 0 = no object), 8-bit grey PNG when every id fits
   in 255, else 16-bit grey PNG (per image);
-* ``class``: pixel = 1 + the object's category index in :data:`schema.CATEGORIES`
-  (0 = no object, 1 nucleus, 2 neoplastic, 3 inflammatory, 4 connective, 5 dead,
-  6 epithelial), 8-bit grey PNG.
+* ``class``: pixel = 1 + the object's category index in the config's classes (0 = no
+  object; e.g. PanNuke 1 neoplastic, 2 inflammatory, 3 connective, 4 dead, 5 epithelial),
+  8-bit grey PNG; ``imagemask.json`` lists the values (``class_values``).
 
 One layer cannot hold overlaps: where objects overlap, the later object (higher id) wins;
 the number of hidden pixels is counted in ``imagemask.json``. Images with
@@ -37,17 +37,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import rle, schema
-from ..atomic import check_output_dir, replace_dir
+from .. import rle
+from ..atomic import check_output_dir, make_staging_dir, replace_dir, write_file
 from ..base import is_skipped_item
 from ..pipeline import SplitReport, item_records, iter_split, log_split_report
+from ..progress import progress
 from ..raster import encode_png
 from ..sources import prepare
 
@@ -57,7 +57,12 @@ DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 #: upstream split name -> ImageMask folder, for split="upstream"
 UPSTREAM_FOLDERS = {"train": "train", "validation": "valid", "test": "test"}
 #: class map pixel value of each category (0 = no object)
-CLASS_VALUES = {name: index + 1 for index, name in enumerate(schema.CATEGORIES)}
+
+
+def class_values(class_names: Sequence[str]) -> dict[str, int]:
+    """Pixel value of each class in ``class`` masks: category index + 1 (0 = no object)."""
+    return {name: index + 1 for index, name in enumerate(class_names)}
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 MANIFEST = "imagemask.json"
 #: What an ImageMask folder is called in output path errors (its marker is MANIFEST).
@@ -108,7 +113,7 @@ def instance_mask_png(record: Mapping[str, Any]) -> tuple[bytes, int]:
 def class_mask_png(record: Mapping[str, Any]) -> tuple[bytes, int]:
     """(PNG of the class map, pixels hidden by overlaps)."""
     painted = [
-        {"id": CLASS_VALUES[schema.CATEGORIES[obj["category"]]], "segmentation": obj["segmentation"]}
+        {"id": obj["category"] + 1, "segmentation": obj["segmentation"]}
         for obj in record["objects"]
     ]
     class_map = rle.decode_objects(painted, record["height"], record["width"])
@@ -162,14 +167,14 @@ def export_imagemask(
         assignment = assign_folders([item.image_id for _, item in pooled], ratios, seed)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{out.name}-", dir=out.parent))
+    staging = make_staging_dir(out.parent, out.name)
     write_mask = MASK_WRITERS[mask]
     manifest: dict[str, Any] = {
         "config": config,
         "split": "upstream" if ratios is None else list(ratios),
         "seed": None if ratios is None else seed,
         "mask": mask,
-        "class_values": CLASS_VALUES if mask == "class" else None,
+        "class_values": class_values(prepared.source.class_names()) if mask == "class" else None,
         "folders": {},
     }
     try:
@@ -180,11 +185,11 @@ def export_imagemask(
             report = SplitReport()
             hidden = 0
             annotation: dict[str, int] = {}
-            for record in iter_split(prepared.source, items, report):
+            for record in iter_split(prepared.source, progress(items, desc=f"{config} -> {folder}"), report):
                 stem = file_stem(record["image_id"])
-                (staging / folder / "images" / f"{stem}.png").write_bytes(record["image"]["bytes"])
+                write_file(staging / folder / "images" / f"{stem}.png", record["image"]["bytes"])
                 png, hidden_pixels = write_mask(record)
-                (staging / folder / "masks" / f"{stem}.png").write_bytes(png)
+                write_file(staging / folder / "masks" / f"{stem}.png", png)
                 hidden += hidden_pixels
                 state = record["metadata"]["annotation"] or "unknown"
                 annotation[state] = annotation.get(state, 0) + 1
@@ -199,7 +204,7 @@ def export_imagemask(
         if unpaired:
             manifest["unpaired"] = [list(s) for s in unpaired]
             log_split_report(f"{config} (unpaired files)", SplitReport(skipped=list(unpaired)))
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        write_file(staging / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8"))
         replace_dir(staging, out)
     finally:
         if staging.exists():

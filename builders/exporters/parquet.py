@@ -9,17 +9,21 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features
-from tqdm.auto import tqdm
 
+from ..atomic import writing
 from ..base import Item, Source
 from ..pipeline import PreparedConfig, SplitReport, features_for, item_records
+from ..progress import progress
 
 DEFAULT_MAX_SHARD_SIZE = 500 * 2**20
 #: Row groups: at most this many bytes (estimated from the encoded values) ...
@@ -64,6 +68,13 @@ def _init_worker(source: Source, features: Features) -> None:
     _WORKER_SOURCE, _WORKER_FEATURES = source, features
 
 
+def _init_pool_worker(source: Source, features: Features) -> None:
+    """Pool workers leave Ctrl-C to the parent (which stops the pool and says so in one
+    line): a terminal sends SIGINT to the whole process group, workers included."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(source, features)
+
+
 def _encode_item(indexed_item: tuple[int, Item]):
     index, item = indexed_item
     assert _WORKER_SOURCE is not None and _WORKER_FEATURES is not None
@@ -77,28 +88,71 @@ def _worker_context():
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
+        from multiprocessing import forkserver
+
+        with _sigint_ignored():  # the server inherits SIG_IGN: Ctrl-C during its imports is the parent's
+            forkserver.ensure_running()
         return context
     return multiprocessing.get_context("spawn")
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[list[int]]:
+    """Ignore SIGINT while child processes are started: they inherit SIG_IGN (exec keeps it),
+    so a Ctrl-C sent to the process group while they import is handled by this process alone
+    (one line from the CLI) instead of a traceback from each child. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield []
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[list[int]]:
+    """Record SIGINT instead of raising it inside the block; the list yielded is non-empty
+    afterwards if one came (the caller raises KeyboardInterrupt where it can clean up)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def encoded_records(
     source: Source, features: Features, items: Sequence[Item], num_proc: int = 1, desc: str = ""
 ) -> Iterator[tuple[int, list, list[str], tuple[str, str] | None]]:
-    """(item index, [(record, encoded record)], notes, skip) in item order, optionally in parallel."""
+    """(item index, [(record, encoded record)], notes, skip) in item order, optionally in parallel.
+
+    Progress is shown per item (a bar on a terminal, a log line every few seconds otherwise)."""
     indexed = list(enumerate(items))
-    progress = tqdm(total=len(items), desc=desc, unit="img", leave=False, disable=None)
-    with progress:
-        if num_proc <= 1 or len(items) < 2:
-            _init_worker(source, features)
-            for result in map(_encode_item, indexed):
-                progress.update()
-                yield result
-            return
-        context = _worker_context()
-        with context.Pool(min(num_proc, len(items)), initializer=_init_worker, initargs=(source, features)) as pool:
-            for result in pool.imap(_encode_item, indexed, chunksize=1):
-                progress.update()
-                yield result
+    yield from progress(_encoded(source, features, indexed, num_proc), total=len(items), desc=desc or source.name)
+
+
+def _encoded(
+    source: Source, features: Features, indexed: list[tuple[int, Item]], num_proc: int
+) -> Iterator[tuple[int, list, list[str], tuple[str, str] | None]]:
+    if num_proc <= 1 or len(indexed) < 2:
+        _init_worker(source, features)
+        yield from map(_encode_item, indexed)
+        return
+    context = _worker_context()
+    processes = min(num_proc, len(indexed))
+    # Ctrl-C while the workers start is acted on once the pool exists, so that the pool is
+    # terminated (a half-started pool left behind prints tracebacks from its workers).
+    with _sigint_ignored() if context.get_start_method() == "spawn" else _sigint_deferred() as interrupted:
+        pool = context.Pool(processes, initializer=_init_pool_worker, initargs=(source, features))
+    with pool:
+        if interrupted:
+            raise KeyboardInterrupt
+        yield from pool.imap(_encode_item, indexed, chunksize=1)
 
 
 # --------------------------------------------------------------------------- parquet writing
@@ -121,7 +175,8 @@ class _ShardedParquetWriter:
 
     def _open_shard(self) -> None:
         path = self.folder / f"{self.split}-{len(self.paths):05d}.parquet"
-        self._writer = pq.ParquetWriter(path, self.schema)
+        with writing(path):  # a full disk names the shard (pyarrow's error does not)
+            self._writer = pq.ParquetWriter(path, self.schema)
         self.paths.append(path)
         self.shard_rows.append(0)
         self._shard_bytes = 0
@@ -132,7 +187,8 @@ class _ShardedParquetWriter:
         if self._writer is None:
             self._open_shard()
         table = pa.Table.from_pylist(self._pending, schema=self.schema)
-        self._writer.write_table(table, row_group_size=len(self._pending))
+        with writing(self.paths[-1]):
+            self._writer.write_table(table, row_group_size=len(self._pending))
         self.shard_rows[-1] += len(self._pending)
         self._shard_bytes += self._pending_bytes
         self.num_bytes += self._pending_bytes
@@ -141,7 +197,8 @@ class _ShardedParquetWriter:
     def new_shard(self) -> None:
         self._flush_row_group()
         if self._writer is not None:
-            self._writer.close()
+            with writing(self.paths[-1]):
+                self._writer.close()
             self._writer = None
 
     def write(self, encoded: dict[str, Any]) -> None:
@@ -179,7 +236,7 @@ def write_split(
     """Write one split's shards into ``folder``; returns its report and the card stats."""
     items = prepared.splits[split]
     features = features_for(prepared.source)
-    report = SplitReport()
+    report = SplitReport(class_names=prepared.source.class_names())
     writer = _ShardedParquetWriter(folder, split, features, max_shard_size if not num_shards else 2**62)
     current_shard = 0
     for index, results, notes, skipped in encoded_records(

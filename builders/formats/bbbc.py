@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..base import Download, Source, find_layout_root, relative_posix
+from ..catalog import SourceInfo
 
 BBBC_DATA_URL = "https://data.broadinstitute.org/bbbc/"
 BBBC_PAGE_URL = "https://bbbc.broadinstitute.org/"
@@ -42,6 +43,22 @@ def channel_entries(root: Path, channels: Iterable[tuple[str, Path | None]]) -> 
 
 #: The BBBC sets are fluorescence images, fully annotated unless a reader says otherwise.
 BBBC_FIELD_METADATA = {"modality": "fluorescence", "annotation": "complete"}
+
+
+def bbbc_info(set_id: str, **facts: Any) -> SourceInfo:
+    """The declared facts of a BBBC set: its page, the CC0 waiver, fluorescence, the field's metrics.
+
+    ``facts`` adds the set's own (title, citation, stain, ...) and may override a default
+    (BBBC020's licence).
+    """
+    defaults: dict[str, Any] = {
+        "name": set_id,
+        "homepage": BBBC_PAGE_URL + set_id,
+        "license": BBBCSource.license,
+        "modality": "fluorescence",
+        "metrics": ("pq", "aji", "dice", "f1", "dsb2018"),
+    }
+    return SourceInfo(**{**defaults, **facts})
 
 
 class BBBCSource(Source):

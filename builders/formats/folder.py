@@ -9,10 +9,11 @@ rule". A reader for such a set subclasses :class:`FolderSource` and only *declar
   that root (``/`` separators); its named groups describe the image (patient, folder ...);
 * ``annotation``: where the annotation of an image is, a ``str.format`` template over
   those groups (plus ``{name}``, ``{stem}``, ``{suffix}`` of the image file);
-* ``annotation_kind``: how the annotation file becomes instances, one of
-  :data:`ANNOTATION_KINDS` (label map renumbered 1..N, label map with upstream ids kept,
-  binary mask -> connected components, outline drawing -> filled, one file per instance,
-  outlines of one colour -> filled);
+* ``annotation_kind``: how the annotation file becomes instances, a name registered in
+  :data:`ANNOTATION_KINDS` (built in: label map renumbered 1..N, label map with upstream ids
+  kept, binary mask -> connected components, outline drawing -> filled, one file per
+  instance, outlines of one colour -> filled); a reader module adds its own kind with
+  :func:`register_annotation_kind`, without touching this module;
 * ``image_id``: a template for the record id; ``metadata``: the fixed metadata;
 * ``missing_annotation``: the reason given when an image has no annotation (a counted
   skip; with option ``unannotated=keep`` the image is kept with ``annotation="none"``).
@@ -20,6 +21,10 @@ rule". A reader for such a set subclasses :class:`FolderSource` and only *declar
 and overrides a hook only for what is truly special (``image_pixels`` to drop a constant
 alpha, ``item_metadata`` for per-image fields, ``split_of``, ``sort_key``). Listing is
 sorted (never file-system order) and cheap; everything else is the shared pipeline.
+
+:class:`PairedFilesSource` is the read skeleton FolderSource shares with
+``formats.matfile.MatTileSource`` (PNG tile + ``.mat`` labels): missing part -> counted
+skip, image pixels, instances, metadata -> :class:`Sample`.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import glob
 import re
 import string
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -50,15 +56,122 @@ from ..base import (
     sorted_files,
 )
 from ..raster import read_id_map, read_image, read_label_map, read_mask, read_png_verbatim
-from .histology import binary_instances
+from .instances import binary_instances
 from .outlines import binary_from_pixels, fill_outlines, outline_file_labels, pixels_of_colour
 
-#: How an annotation file becomes instances.
-ANNOTATION_KINDS = ("label_map", "id_label_map", "binary_mask", "outlines", "instance_files", "colour_outlines")
 UNANNOTATED_CHOICES = ("skip", "keep")
 
+#: ``(instances, notes, annotation state)`` of one item: instances are ``Sample`` fields
+#: (``label_map`` | ``masks`` | ``objects``, optional ``categories`` / ``iscrowd``); a state
+#: that is not None overrides ``metadata["annotation"]``.
+InstancesRead = tuple[dict[str, Any], list[str], str | None]
 
-class FolderSource(Source):
+
+class PairedFilesSource(Source):
+    """The read skeleton of every "image file + its annotation file(s)" reader.
+
+    :meth:`read` is the same for all of them: an item without its image, or without its
+    annotation (unless option ``unannotated=keep``), is a counted skip
+    (:meth:`missing_reason`); otherwise image pixels (:meth:`image_pixels`) -> instances
+    (:meth:`read_instances`, sized by the image) -> metadata (:attr:`metadata` +
+    :meth:`item_metadata`, the annotation state, the upstream path) -> :class:`Sample`.
+    Subclasses: :class:`FolderSource` (layout declared by name rules) and
+    ``formats.matfile.MatTileSource`` (PNG tile + ``.mat`` labels).
+    """
+
+    #: fixed metadata of every record (besides source and licence)
+    metadata: ClassVar[Mapping[str, Any]] = {}
+    #: key of ``Item.files`` that holds the annotation (a path, a list of paths, or None/[] if missing)
+    annotation_key: ClassVar[str] = "annotation"
+    #: store the upstream PNG bytes as they are (only for PNG images that decode losslessly)
+    png_verbatim: ClassVar[bool] = False
+
+    def missing_reason(self, item: Item) -> str:
+        """Reason of the counted skip of an item whose image or annotation is missing."""
+        raise NotImplementedError
+
+    def image_pixels(self, item: Item) -> tuple[np.ndarray, bytes | None, list[str]]:
+        """(pixels, upstream PNG bytes or None, notes) of an item's image."""
+        path = item.files["image"]
+        if self.png_verbatim:
+            pixels, png = read_png_verbatim(path)
+            return pixels, png, []
+        return read_image(path), None, []
+
+    def read_instances(self, item: Item, shape: tuple[int, int]) -> InstancesRead:
+        """``(instances, notes, annotation state)`` of an annotated item whose image is ``shape``."""
+        raise NotImplementedError
+
+    def annotation_notes(self, item: Item, notes: list[str]) -> list[str]:
+        """How :meth:`read_instances`' notes enter ``Sample.notes``: prefixed with the image id
+        and logged (:func:`~..base.logged_notes`) unless a subclass says otherwise."""
+        return logged_notes(item.image_id, notes)
+
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
+        """Per-image metadata added to :attr:`metadata` (e.g. patient ids from the name)."""
+        return {}
+
+    def read(self, item: Item) -> Sample:
+        annotation = item.files.get(self.annotation_key)
+        unannotated = not annotation
+        if item.files.get("image") is None or (unannotated and self.options.get("unannotated", "skip") == "skip"):
+            raise SkipItem(item.image_id, self.missing_reason(item))
+        pixels, png, notes = self.image_pixels(item)
+        instances: dict[str, Any] = {"objects": []}
+        state: str | None = "none"
+        if not unannotated:
+            instances, annotation_notes, state = self.read_instances(item, pixels.shape[:2])
+            notes = notes + self.annotation_notes(item, annotation_notes)
+        metadata = self.base_metadata(**{**self.metadata, **self.item_metadata(item, pixels)})
+        if state is not None:
+            metadata["annotation"] = state
+        metadata["upstream_path"] = relative_posix(Path(item.files["image"]), Path(item.attrs["root"]))
+        return Sample(image_id=item.image_id, image=pixels, image_png=png, metadata=metadata, notes=notes, **instances)
+
+
+#: ``reader(source, item, shape) -> (instances, notes, annotation state)`` of one annotation kind.
+KindReader = Callable[["FolderSource", Item, tuple[int, int]], InstancesRead]
+
+
+@dataclass(frozen=True)
+class AnnotationKind:
+    """How one kind of annotation file becomes instances (an entry of :data:`ANNOTATION_KINDS`)."""
+
+    name: str
+    read: KindReader
+    #: the reader's ``annotation`` template is a glob of one file per instance (a list of
+    #: paths per item) rather than the path of one file
+    per_instance_files: bool = False
+
+
+#: Annotation kinds by name: the built-in ones below, and any a reader module registers.
+ANNOTATION_KINDS: dict[str, AnnotationKind] = {}
+
+
+def register_annotation_kind(name: str, *, per_instance_files: bool = False) -> Callable[[KindReader], KindReader]:
+    """Decorator: register ``reader(source, item, shape) -> (instances, notes, state)`` as kind ``name``.
+
+    ``item.files["annotation"]`` is the annotation's path (a list of paths with
+    ``per_instance_files``); ``shape`` is the image's (h, w), which the annotation must match.
+    A name is registered once (registering the same function again, e.g. on a module
+    reload, is allowed).
+    """
+
+    def register(reader: KindReader) -> KindReader:
+        known = ANNOTATION_KINDS.get(name)
+        if known is not None and _qualified(known.read) != _qualified(reader):
+            raise ValueError(f"annotation kind {name!r} is already registered (by {_qualified(known.read)})")
+        ANNOTATION_KINDS[name] = AnnotationKind(name, reader, per_instance_files)
+        return reader
+
+    return register
+
+
+def _qualified(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+class FolderSource(PairedFilesSource):
     """Base class of the readers that are "image files + annotation files by a name rule"."""
 
     #: globs (relative to the root) that identify the folder holding the layout
@@ -79,10 +192,6 @@ class FolderSource(Source):
     image_id_template: ClassVar[str] = "{stem}"
     #: template of the reason for a counted skip when the annotation file is missing
     missing_annotation: ClassVar[str] = "no annotation file {annotation} for {name}"
-    #: fixed metadata of every record (besides source and licence)
-    metadata: ClassVar[Mapping[str, Any]] = {}
-    #: store the upstream PNG bytes as they are (only for PNG images that decode losslessly)
-    png_verbatim: ClassVar[bool] = False
     #: colour_outlines: the RGB value of the outline pixels
     outline_colour: ClassVar[tuple[int, ...]] = (255, 0, 0)
     outline_colour_name: ClassVar[str] = "red"
@@ -92,9 +201,18 @@ class FolderSource(Source):
     def __init__(self, **options: Any):
         super().__init__(**options)
         if self.annotation_kind not in ANNOTATION_KINDS:
-            raise TypeError(f"{type(self).__name__}.annotation_kind must be one of {ANNOTATION_KINDS}")
+            raise TypeError(
+                f"{type(self).__name__} ({self.name}): unknown annotation_kind {self.annotation_kind!r}; "
+                f"known kinds: {', '.join(sorted(ANNOTATION_KINDS))} (a reader adds one with "
+                "formats.folder.register_annotation_kind)"
+            )
         if "unannotated" in self.options:
             option_choice(self.name, "unannotated", self.options["unannotated"], UNANNOTATED_CHOICES)
+
+    @property
+    def registered_kind(self) -> AnnotationKind:
+        """The registered :class:`AnnotationKind` of :attr:`annotation_kind`."""
+        return ANNOTATION_KINDS[self.annotation_kind]
 
     # -- listing ------------------------------------------------------------------------
     def find_root(self, data_dir: Path) -> Path | None:
@@ -140,7 +258,7 @@ class FolderSource(Source):
         splits: dict[str, list[Item]] = {}
         for _, path, fields in sorted(found, key=lambda entry: entry[0]):
             annotation = self.annotation.format(**fields)
-            if self.annotation_kind == "instance_files":
+            if self.registered_kind.per_instance_files:
                 files = self.instance_files(root, annotation)
                 annotation_files: Any = [str(p) for p in files]
             else:
@@ -164,7 +282,7 @@ class FolderSource(Source):
         leaves other collections alone). Override where annotation folders also hold files
         that are not annotations of this reader.
         """
-        template, globbed = self.annotation, self.annotation_kind == "instance_files"  # its template is a glob
+        template, globbed = self.annotation, self.registered_kind.per_instance_files  # its template is a glob
         wildcard = "".join(
             (text if globbed else glob.escape(text)) + ("*" if field is not None else "")
             for text, field, _, _ in _fields(template)
@@ -211,7 +329,7 @@ class FolderSource(Source):
         return orphans
 
     def _annotation_matcher(self) -> re.Pattern[str]:
-        globbed = self.annotation_kind == "instance_files"
+        globbed = self.registered_kind.per_instance_files
         return _annotation_regex(self.annotation, self.image_pattern, self.pattern_flags, globbed)
 
     def instance_files(self, root: Path, pattern: str) -> list[Path]:
@@ -222,64 +340,69 @@ class FolderSource(Source):
         """Other files of an item (e.g. the other channels); paths as strings, None if absent."""
         return {}
 
-    # -- reading ------------------------------------------------------------------------
-    def image_pixels(self, item: Item) -> tuple[np.ndarray, bytes | None, list[str]]:
-        """(pixels, upstream PNG bytes or None, notes) of an item's image."""
-        path = item.files["image"]
-        if self.png_verbatim:
-            pixels, png = read_png_verbatim(path)
-            return pixels, png, []
-        return read_image(path), None, []
+    # -- reading (the skeleton is PairedFilesSource.read) ---------------------------------
+    def missing_reason(self, item: Item) -> str:
+        return self.missing_annotation.format(**item.attrs)
 
-    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
-        """Per-image metadata added to :attr:`metadata` (e.g. patient ids from the name)."""
-        return {}
-
-    def read(self, item: Item) -> Sample:
-        annotation = item.files["annotation"]
-        unannotated = not annotation
-        if unannotated and self.options.get("unannotated", "skip") == "skip":
-            raise SkipItem(item.image_id, self.missing_annotation.format(**item.attrs))
-        pixels, png, notes = self.image_pixels(item)
-        instances: dict[str, Any] = {"objects": []}
-        state = "none"
-        if not unannotated:
-            instances, annotation_notes, state = self.read_instances(item, pixels.shape[:2])
-            notes = notes + logged_notes(item.image_id, annotation_notes)
-        root = Path(item.attrs["root"])
-        metadata = self.base_metadata(**{**self.metadata, **self.item_metadata(item, pixels)})
-        if state is not None:
-            metadata["annotation"] = state
-        metadata["upstream_path"] = relative_posix(Path(item.files["image"]), root)
-        return Sample(image_id=item.image_id, image=pixels, image_png=png, metadata=metadata, notes=notes, **instances)
-
-    def read_instances(self, item: Item, shape: tuple[int, int]) -> tuple[dict[str, Any], list[str], str | None]:
+    def read_instances(self, item: Item, shape: tuple[int, int]) -> InstancesRead:
         """``({label_map | objects: ...}, notes, annotation state)`` of an item, by :attr:`annotation_kind`.
 
         The state overrides ``metadata["annotation"]`` when not None (a skipped corrupt
         per-instance file leaves the image ``partial``).
         """
-        annotation, kind = item.files["annotation"], self.annotation_kind
-        min_area = int(self.options.get("min_area", 1))
-        if kind == "label_map":
-            label_map, notes = read_label_map(annotation, shape)
-        elif kind == "id_label_map":  # pixel values are the upstream ids: kept, gaps included
-            label_map, notes = read_id_map(annotation, shape), []
-        elif kind == "binary_mask":
-            label_map, notes = binary_instances(read_mask(annotation, shape)), []
-        elif kind == "outlines":
-            label_map, notes = outline_file_labels(annotation, shape, min_area)
-        elif kind == "colour_outlines":
-            label_map, notes = colour_outline_labels(Path(annotation), shape, self.outline_colour, self.outline_colour_name, min_area)
-        else:
-            objects, notes, unreadable = instance_file_objects(annotation, shape, self.skip_instance_file)
-            state = "partial" if unreadable else "complete" if objects else "none"
-            return {"objects": objects}, notes, state
-        return {"label_map": label_map}, notes, None
+        return self.registered_kind.read(self, item, shape)
 
     def skip_instance_file(self, path: Path, error: BadInputError) -> bool:
         """Whether an unreadable per-instance file is a known upstream fault to skip (default: no)."""
         return False
+
+
+# -- the built-in annotation kinds ------------------------------------------------------
+def _min_area(source: FolderSource) -> int:
+    return int(source.options.get("min_area", 1))
+
+
+@register_annotation_kind("label_map")
+def _label_map(source: FolderSource, item: Item, shape: tuple[int, int]) -> InstancesRead:
+    """A grey label image, ids renumbered 1..N where they have gaps (a note says so)."""
+    label_map, notes = read_label_map(item.files["annotation"], shape)
+    return {"label_map": label_map}, notes, None
+
+
+@register_annotation_kind("id_label_map")
+def _id_label_map(source: FolderSource, item: Item, shape: tuple[int, int]) -> InstancesRead:
+    """A grey label image whose pixel values are the upstream ids: kept, gaps included."""
+    return {"label_map": read_id_map(item.files["annotation"], shape)}, [], None
+
+
+@register_annotation_kind("binary_mask")
+def _binary_mask(source: FolderSource, item: Item, shape: tuple[int, int]) -> InstancesRead:
+    """A binary mask: one object per 8-connected component (touching nuclei merge)."""
+    return {"label_map": binary_instances(read_mask(item.files["annotation"], shape))}, [], None
+
+
+@register_annotation_kind("outlines")
+def _outlines(source: FolderSource, item: Item, shape: tuple[int, int]) -> InstancesRead:
+    """A drawing of closed outlines (binary, or painted onto a picture), filled."""
+    label_map, notes = outline_file_labels(item.files["annotation"], shape, _min_area(source))
+    return {"label_map": label_map}, notes, None
+
+
+@register_annotation_kind("colour_outlines")
+def _colour_outlines(source: FolderSource, item: Item, shape: tuple[int, int]) -> InstancesRead:
+    """Outlines drawn in :attr:`FolderSource.outline_colour` on a picture of the image, filled."""
+    label_map, notes = colour_outline_labels(
+        Path(item.files["annotation"]), shape, source.outline_colour, source.outline_colour_name, _min_area(source)
+    )
+    return {"label_map": label_map}, notes, None
+
+
+@register_annotation_kind("instance_files", per_instance_files=True)
+def _instance_files(source: FolderSource, item: Item, shape: tuple[int, int]) -> InstancesRead:
+    """One mask file per instance (overlaps kept); a known corrupt file leaves the image ``partial``."""
+    objects, notes, unreadable = instance_file_objects(item.files["annotation"], shape, source.skip_instance_file)
+    state = "partial" if unreadable else "complete" if objects else "none"
+    return {"objects": objects}, notes, state
 
 
 def _fields(template: str) -> list[tuple[str, str | None, str | None, str | None]]:

@@ -1,7 +1,7 @@
 """Helpers shared by the histology readers (MoNuSeg, TNBC, Janowczyk, PanNuke).
 
-* :func:`binary_instances`: binary mask -> instance label map by connected components;
-  :func:`image_and_instances` reads an image and its binary mask file that way.
+* :func:`image_and_instances`: an image and its binary mask file, instances by connected
+  components (``formats.instances.binary_instances``).
 * :func:`he_metadata`: the metadata every H&E source shares.
 """
 
@@ -11,24 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from ..base import SkipItem, Source
 from ..raster import read_image, read_mask
-
-#: 8-connectivity: pixels touching at a corner belong to the same component.
-EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
-
-
-def binary_instances(mask: np.ndarray) -> np.ndarray:
-    """Instance label map (int32, 0 = background) of a binary mask: 8-connected components.
-
-    Touching nuclei share a component, so they become ONE object: a binary mask cannot
-    tell them apart. Ids run 1..N in raster order of each component's first pixel.
-    """
-    labels, _ = ndimage.label(mask, structure=EIGHT_CONNECTED)
-    return labels.astype(np.int32, copy=False)
-
+from .instances import EIGHT_CONNECTED as EIGHT_CONNECTED  # re-exported: PanNuke labels components with it
+from .instances import binary_instances
 
 #: Metadata every H&E brightfield histology record carries.
 HE_METADATA = {"stain": "H&E", "modality": "histology"}

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import rle
 from ..raster import read_mask
-from .histology import binary_instances
+from .instances import binary_instances
 
 #: The generator's max-of-ids label masks (the ones to use) and its summed ones (never used).
 LABEL_MASKS_MODIFY = "label masks modify"

@@ -11,13 +11,12 @@ reads ``MATLAB 5.0 MAT-file Platform: posix``) and every peer reads them with
   file, never a traceback from scipy;
 * :func:`mat_label_map`, :func:`mat_vector`: a key as a checked label map / 1-D integer
   vector (integer-valued floats accepted: MATLAB stores doubles);
-* :func:`renumber`: label map with ids 1..N (upstream ids kept when they already are);
 * :func:`tile_pixels`: the PNG tile, upstream bytes kept when they are stored as decoded,
   a constant alpha dropped;
 * :func:`tile_items`, :class:`MatTileSource`: listing and reading of "tile + label" items;
   a reader only says how one ``.mat`` becomes instances (:meth:`MatTileSource.mat_instances`)
-  and where its items are; :func:`label_instances` turns an upstream label map and its
-  classes into the Sample's instances.
+  and where its items are; ``formats.instances.label_instances`` turns an upstream label
+  map and its classes into the Sample's instances (ids renumbered 1..N where they have gaps).
 """
 
 from __future__ import annotations
@@ -27,22 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
-from ..base import (
-    BadInputError,
-    CountedNote,
-    Item,
-    Sample,
-    SkipItem,
-    Source,
-    is_junk,
-    printable_name,
-    relative_posix,
-    sorted_dirs,
-    sorted_files,
-)
+from ..base import BadInputError, Item, is_junk, printable_name, sorted_dirs, sorted_files
 from ..raster import read_png_verbatim
+from .folder import PairedFilesSource
 from .naming import natural_key
 from .pixels import without_constant_alpha
 
@@ -64,6 +51,8 @@ def load_mat(path: Path | str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         raise BadInputError(path, f"cannot read the file ({error})") from None
     _check_header(path, head)
     try:
+        import scipy.io  # imported here: keeps the registry import (and `list`) fast
+
         arrays = scipy.io.loadmat(path)
     except NotImplementedError:  # scipy's answer to v7.3 (HDF5) files
         raise BadInputError(path, "MATLAB v7.3 (HDF5) file: not supported; re-save it with MATLAB -v7") from None
@@ -128,23 +117,6 @@ def mat_vector(arrays: Mapping[str, np.ndarray], key: str, path: Path | str) -> 
     return integer_values(array.reshape(-1), path, key)
 
 
-def renumber(label_map: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(label map with ids 1..N, the upstream id of each new id - 1, whether ids changed).
-
-    Upstream ids are kept when they already are 1..N; otherwise they become 1..N in
-    increasing upstream id (the schema's ids are 1..N within an image).
-    """
-    upstream, inverse = np.unique(label_map, return_inverse=True)
-    present = upstream[upstream > 0]
-    if len(present) == 0 or present[-1] == len(present):
-        return label_map.astype(np.int32, copy=False), present, False
-    offset = 1 if upstream[0] == 0 else 0  # background takes index 0 of `upstream` when present
-    new_ids = np.arange(len(upstream), dtype=np.int32) + 1 - offset
-    if offset:
-        new_ids[0] = 0
-    return new_ids[inverse.reshape(label_map.shape)], present, True
-
-
 def tile_pixels(path: Path | str, image_id: str) -> tuple[np.ndarray, bytes | None, list[str]]:
     """(pixels, upstream PNG bytes or None, notes) of a PNG tile.
 
@@ -197,26 +169,22 @@ def split_items(root: Path, split: str, id_prefix: str = "") -> list[Item]:
     return tile_items(root, images, child_dir(folder, "Labels") or folder / "Labels", id_prefix)
 
 
-class MatTileSource(Source):
+class MatTileSource(PairedFilesSource):
     """A reader of "PNG tile + ``.mat`` label" items (:func:`tile_items` or the reader's own listing).
 
     Subclasses give the fixed :attr:`metadata`, list items whose ``files`` are ``image`` and
-    ``label`` (``None`` when missing) and implement :meth:`mat_instances`; this class reads
-    the tile, checks sizes, fills the metadata and builds the :class:`Sample`.
+    ``label`` (``None`` when missing) and implement :meth:`mat_instances`; the shared read
+    skeleton (:class:`~.folder.PairedFilesSource`) reads the tile, checks sizes, fills the
+    metadata and builds the :class:`Sample`.
     """
 
-    #: metadata of every record besides source and licence (stain, organ, magnification ...)
-    metadata: Mapping[str, Any] = {}
+    annotation_key = "label"
 
     def mat_instances(self, path: Path, shape: tuple[int, int], item: Item) -> tuple[dict[str, Any], list[str]]:
         """``({"label_map": ..., "categories": ...}, notes)`` of one ``.mat`` file."""
         raise NotImplementedError
 
-    def item_metadata(self, item: Item) -> dict[str, Any]:
-        """Per-item metadata added to :attr:`metadata`."""
-        return {}
-
-    def missing_label(self, item: Item) -> str:
+    def missing_reason(self, item: Item) -> str:
         """Reason of the counted skip of an item whose image or ``.mat`` is missing."""
         if item.files.get("image") is None:
             label = Path(item.files["label"])
@@ -224,44 +192,14 @@ class MatTileSource(Source):
         image = Path(item.files["image"])
         return f"no label file {image.stem}.mat for {image.name}"
 
-    def read(self, item: Item) -> Sample:
-        if item.files.get("image") is None or item.files.get("label") is None:
-            raise SkipItem(item.image_id, self.missing_label(item))
-        pixels, png, notes = tile_pixels(item.files["image"], item.image_id)
-        instances, mat_notes = self.mat_instances(Path(item.files["label"]), pixels.shape[:2], item)
-        root = Path(item.attrs["root"])
-        metadata = self.base_metadata(**{**self.metadata, **self.item_metadata(item)})
-        metadata["upstream_path"] = relative_posix(Path(item.files["image"]), root)
-        return Sample(
-            image_id=item.image_id, image=pixels, image_png=png, metadata=metadata, notes=notes + mat_notes, **instances
-        )
+    def image_pixels(self, item: Item) -> tuple[np.ndarray, bytes | None, list[str]]:
+        return tile_pixels(item.files["image"], item.image_id)
 
+    def read_instances(self, item: Item, shape: tuple[int, int]) -> tuple[dict[str, Any], list[str], str | None]:
+        instances, notes = self.mat_instances(Path(item.files["label"]), shape, item)
+        return instances, notes, None
 
-def label_instances(
-    label_map: np.ndarray, class_of: Mapping[int, str] | str, image_id: str, kind_prefix: str
-) -> tuple[dict[str, Any], list[str]]:
-    """``({"label_map", "categories"}, notes)`` of an upstream label map and its classes.
-
-    ``class_of`` maps each upstream id present to a category name (or one name for all).
-    Ids become 1..N when they have gaps (counted note ``<prefix> ids renumbered``).
-    """
-    renumbered, upstream_ids, changed = renumber(label_map)
-    notes: list[str] = []
-    if changed:
-        notes.append(
-            CountedNote(
-                f"{kind_prefix} ids renumbered",
-                1,
-                f"{image_id}: instance ids {_preview(upstream_ids)} have gaps; renumbered 1..{len(upstream_ids)} in id order",
-            )
-        )
-    if isinstance(class_of, str):
-        categories: Mapping[int, str] | str = class_of
-    else:
-        categories = {new: class_of[int(old)] for new, old in enumerate(upstream_ids, start=1)}
-    return {"label_map": renumbered, "categories": categories}, notes
-
-
-def _preview(values: Sequence[int] | np.ndarray, limit: int = 8) -> str:
-    shown = [int(v) for v in list(values)[:limit]]
-    return f"{shown}{' ...' if len(values) > limit else ''}"
+    def annotation_notes(self, item: Item, notes: list[str]) -> list[str]:
+        # mat_instances' notes are CountedNotes that name the image themselves: kept as they
+        # are, so the end-of-split summary counts them (a prefix would turn them into text).
+        return notes

@@ -5,14 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from ..base import BadInputError
-from ..raster import read_image, sequential_labels
+from ..raster import read_image
+from .instances import sequential_labels
 
 #: 4-connectivity (edges only) and 8-connectivity (edges and corners).
-CROSS = ndimage.generate_binary_structure(2, 1)
-SQUARE = ndimage.generate_binary_structure(2, 2)
+#: 4- and 8-connectivity structures (scipy._ndimage().generate_binary_structure(2, 1) and (2, 2))
+CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+SQUARE = np.ones((3, 3), dtype=bool)
+
+
+def _ndimage():
+    """scipy.ndimage, imported on first use: the registry import (and `list`) stays fast."""
+    from scipy import ndimage
+
+    return ndimage
 
 
 def fill_outlines(outline: np.ndarray, include_outline: bool = True, min_area: int = 1) -> tuple[np.ndarray, list[str]]:
@@ -42,7 +50,7 @@ def fill_outlines(outline: np.ndarray, include_outline: bool = True, min_area: i
     if outline.ndim != 2:
         raise ValueError(f"outline image must be 2-D, got shape {outline.shape}")
     notes: list[str] = []
-    regions, n_regions = ndimage.label(~outline, structure=CROSS)
+    regions, n_regions = _ndimage().label(~outline, structure=CROSS)
     if n_regions == 0:
         return np.zeros(outline.shape, dtype=np.int32), notes
     edge_ids = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
@@ -57,7 +65,7 @@ def fill_outlines(outline: np.ndarray, include_outline: bool = True, min_area: i
     _merge_nested(labels)
     if include_outline:
         # One 3x3 max filter: an outline pixel takes the highest neighbouring object label.
-        grown = ndimage.grey_dilation(labels, footprint=SQUARE)
+        grown = _ndimage().grey_dilation(labels, footprint=SQUARE)
         contour = outline & (labels == 0) & (grown > 0)
         labels[contour] = grown[contour]
     return sequential_labels(labels, min_area), notes
@@ -70,14 +78,14 @@ def _merge_nested(labels: np.ndarray) -> None:
     strictly smaller; filling in order of increasing box area lets the outermost win.
     Work is done per bounding box, so the cost is the sum of box areas, not N frames.
     """
-    slices = ndimage.find_objects(labels)
+    slices = _ndimage().find_objects(labels)
     boxes = [(index + 1, box) for index, box in enumerate(slices) if box is not None]
     boxes.sort(key=lambda entry: (entry[1][0].stop - entry[1][0].start) * (entry[1][1].stop - entry[1][1].start))
     for label, box in boxes:
         window = labels[box]
         own = window == label
         # 8-connected background for a 4-connected object: a 4-connected ring is closed.
-        holes = ndimage.binary_fill_holes(own, structure=SQUARE) & ~own
+        holes = _ndimage().binary_fill_holes(own, structure=SQUARE) & ~own
         if holes.any():
             window[holes] = label
 

@@ -1,8 +1,12 @@
 """The readers, one module per upstream format, and the registry of every config.
 
-A new source = one reader module here + one line in :data:`READERS`. This package is
-where config *names* are resolved (:func:`get_spec`, :func:`prepare`): the core below it
-receives a :class:`~..base.ConfigSpec`, never a name.
+A new source = one reader module here + one line in :data:`READERS`. Each module exposes
+``CONFIGS`` (its :class:`~..base.ConfigSpec` s); each reader class declares its facts as
+``info = SourceInfo(...)`` (:mod:`..catalog`). Everything else that lists sources (docs
+tables, ``list``, the card, class vocabularies, evaluation defaults) is derived from
+:data:`CONFIG_SPECS` and :data:`SOURCES` here. This package is where config *names* are
+resolved (:func:`get_spec`, :func:`prepare`): the core below it receives a ConfigSpec,
+never a name.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from .. import pipeline
 from ..base import ConfigSpec, NucleiCollectionError
+from ..catalog import ClassInfo, SourceInfo, register_classes
 from ..views import ViewSpec, apply_view
 from . import (
     bbbc006,
@@ -77,6 +82,32 @@ def _collect() -> dict[str, ConfigSpec]:
 
 
 CONFIG_SPECS: dict[str, ConfigSpec] = _collect()
+
+
+def _sources() -> tuple[SourceInfo, ...]:
+    infos: dict[int, SourceInfo] = {}
+    for spec in CONFIG_SPECS.values():
+        if "info" not in vars(spec.source) and not any("info" in vars(k) for k in spec.source.__mro__[1:-1]):
+            raise RuntimeError(f"config {spec.name!r}: reader {spec.source.__name__} declares no SourceInfo")
+        infos.setdefault(id(spec.info), spec.info)
+    return tuple(infos.values())
+
+
+#: Every declared source, in registry order (one per reader family).
+SOURCES: tuple[SourceInfo, ...] = _sources()
+for _info in SOURCES:
+    if _info.kind == "instance":  # nucleus classes share one vocabulary; tissue codes are per source
+        register_classes(_info.classes + _info.option_classes, _info.name)
+
+
+def configs_of(info: SourceInfo) -> list[ConfigSpec]:
+    """The configs built from source ``info``, in registry order."""
+    return [spec for spec in CONFIG_SPECS.values() if spec.info is info]
+
+
+def config_classes(name: str, options: Mapping[str, Any] | None = None) -> tuple[ClassInfo, ...]:
+    """The classes of config ``name`` (with reader ``options``): index = exported category value."""
+    return get_spec(name).make_source(**dict(options or {})).classes()
 
 
 class UnknownConfigError(NucleiCollectionError, KeyError):

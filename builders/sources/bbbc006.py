@@ -39,7 +39,7 @@ from ..base import (
     sorted_dirs,
     sorted_files,
 )
-from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
+from ..formats.bbbc import LJOSA_CITATION, BBBCSource, bbbc_download, bbbc_info, channel_entries
 from ..raster import read_image, read_label_map
 
 SET_ID = "BBBC006"
@@ -79,14 +79,20 @@ def plane_folder(z: int) -> str:
 
 
 class BBBC006(BBBCSource):
-    name = "BBBC006"
-    set_id = SET_ID
-    homepage = BBBC_PAGE_URL + SET_ID
-    citation = CITATION
-    description = (
-        "BBBC006v1: U2OS cells (Hoechst) in a 384-well plate, 768 fields imaged at 34 focal planes; "
-        "nuclei labels from CellProfiler on the in-focus plane z16."
+    info = bbbc_info(
+        SET_ID,
+        title="BBBC006v1 U2OS z-stacks, 16-bit; plane z16 by default (`-o z=<plane>` or `-o z=all`)",
+        citation=CITATION,
+        doc="bbbc006",
+        stain="Hoechst 33342",
+        organ="U2OS cells (osteosarcoma)",
+        magnification=20.0,
+        description=(
+            "BBBC006v1: U2OS cells (Hoechst) in a 384-well plate, 768 fields imaged at 34 focal planes; "
+            "nuclei labels from CellProfiler on the in-focus plane z16."
+        ),
     )
+    set_id = SET_ID
     layout_markers = (LABELS_DIR,)
     expected_layout = """
     <data_dir>/[BBBC006/]BBBC006_v1_labels/mcf-z-stacks-03212011_<well>_s<site>.png

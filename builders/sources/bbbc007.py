@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base import ConfigSpec, Item, logger, sorted_dirs, sorted_files
-from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
+from ..formats.bbbc import LJOSA_CITATION, BBBCSource, bbbc_download, bbbc_info, channel_entries
 from ..formats.folder import FolderSource
 
 SET_ID = "BBBC007"
@@ -70,14 +70,19 @@ def actin_partner(folder: Path, fields: Mapping[str, str]) -> Path | None:
 
 
 class BBBC007(BBBCSource, FolderSource):
-    name = "BBBC007"
-    set_id = SET_ID
-    homepage = BBBC_PAGE_URL + SET_ID
-    citation = CITATION
-    description = (
-        "BBBC007v1: Drosophila Kc167 cells, 16 DNA/actin fields with hand-drawn nucleus outlines "
-        "(filled into instances)."
+    info = bbbc_info(
+        SET_ID,
+        title="BBBC007v1 Drosophila Kc167, DNA images, 1-px outlines filled into instances",
+        citation=CITATION,
+        doc="bbbc007",
+        stain="Hoechst (DNA)",
+        organ="Drosophila Kc167 cells",
+        description=(
+            "BBBC007v1: Drosophila Kc167 cells, 16 DNA/actin fields with hand-drawn nucleus outlines "
+            "(filled into instances)."
+        ),
     )
+    set_id = SET_ID
     downloads = (
         bbbc_download(SET_ID, f"{IMAGES_DIR}.zip", "b7009e2fce0a3152a5c9adda916eaa699d09696f4bd02a7d05d12d041e30c6d1"),
         bbbc_download(

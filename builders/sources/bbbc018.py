@@ -43,7 +43,7 @@ from ..base import (
     skipped_item,
     sorted_files,
 )
-from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
+from ..formats.bbbc import LJOSA_CITATION, BBBCSource, bbbc_download, bbbc_info, channel_entries
 from ..formats.outlines import outline_file_labels
 
 SET_ID = "BBBC018"
@@ -73,14 +73,20 @@ CITATION = (
 
 
 class BBBC018(BBBCSource):
-    name = "BBBC018"
-    set_id = SET_ID
-    homepage = BBBC_PAGE_URL + SET_ID
-    citation = CITATION
-    description = (
-        "BBBC018v1: human HT29 colon-cancer cells (Hoechst, phalloidin, pH3), 56 fields of 512x512 "
-        "16-bit Cellomics DIB images with nucleus outlines (filled into instances)."
+    info = bbbc_info(
+        SET_ID,
+        title="BBBC018v1 HT29, 16-bit Cellomics DIB images, filled outlines (field 10779 skipped)",
+        citation=CITATION,
+        doc="bbbc018",
+        stain="Hoechst (DNA)",
+        organ="HT29 cells (colon cancer)",
+        magnification=20.0,
+        description=(
+            "BBBC018v1: human HT29 colon-cancer cells (Hoechst, phalloidin, pH3), 56 fields of 512x512 "
+            "16-bit Cellomics DIB images with nucleus outlines (filled into instances)."
+        ),
     )
+    set_id = SET_ID
     downloads = (bbbc_download(SET_ID, f"{IMAGES_DIR}.zip"), bbbc_download(SET_ID, f"{OUTLINES_DIR}.zip"))
     layout_markers = (IMAGES_DIR, OUTLINES_DIR)
     expected_layout = """

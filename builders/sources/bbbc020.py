@@ -44,7 +44,7 @@ from ..base import (
     sorted_dirs,
     sorted_files,
 )
-from ..formats.bbbc import BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download, channel_entries
+from ..formats.bbbc import LJOSA_CITATION, BBBCSource, bbbc_download, bbbc_info, channel_entries
 from ..formats.folder import FolderSource
 
 SET_ID = "BBBC020"
@@ -59,16 +59,22 @@ OTHER_CHANNELS = (("c1 CD11b/APC", "_c1.tif"), ("c1+c5 merged", "_(c1+c5).tif"))
 
 
 class BBBC020(BBBCSource, FolderSource):
-    name = "BBBC020"
-    set_id = SET_ID
-    homepage = BBBC_PAGE_URL + SET_ID
-    citation = LJOSA_CITATION
-    # See the module notes: CC0 (SPEC) vs CC BY 3.0 (public script); the stricter one.
-    license = "CC-BY-3.0"
-    description = (
-        "BBBC020v1: murine bone-marrow derived macrophages, 25 fields (DAPI + CD11b/APC), one mask "
-        "per nucleus; the jw-30min series is unannotated upstream."
+    info = bbbc_info(
+        SET_ID,
+        title="BBBC020v1 macrophages, DAPI, one mask per nucleus (unannotated jw-30min skipped; `-o unannotated=keep`)",
+        citation=LJOSA_CITATION,
+        # See the module notes: CC0 (SPEC) vs CC BY 3.0 (public script); the stricter one.
+        license="CC-BY-3.0",
+        license_note="conflicts with the BBBC CC0 waiver: see docs",
+        doc="bbbc020",
+        stain="DAPI",
+        organ="murine bone-marrow macrophages",
+        description=(
+            "BBBC020v1: murine bone-marrow derived macrophages, 25 fields (DAPI + CD11b/APC), one mask "
+            "per nucleus; the jw-30min series is unannotated upstream."
+        ),
     )
+    set_id = SET_ID
     downloads = (
         bbbc_download(SET_ID, f"{IMAGES_DIR}.zip", "edf4a87be957ec2b7ab268bef92c2efae8e098dc0855a4fa9df80895ff7062e4"),
         bbbc_download(

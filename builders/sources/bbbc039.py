@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from ..base import BadInputError, ConfigSpec, Item, MissingDataError, is_skipped_item, skipped_item
-from ..formats.bbbc import BBBC_FIELD_METADATA, BBBC_PAGE_URL, LJOSA_CITATION, BBBCSource, bbbc_download
+from ..formats.bbbc import BBBC_FIELD_METADATA, LJOSA_CITATION, BBBCSource, bbbc_download, bbbc_info
 from ..formats.folder import FolderSource
 from ..raster import read_image
 
@@ -35,7 +34,7 @@ IMAGES_DIR, MASKS_DIR, METADATA_DIR = "images", "masks", "metadata"
 #: metadata list -> split name
 SPLIT_LISTS = {"training.txt": "train", "validation.txt": "validation", "test.txt": "test"}
 #: 8-connectivity, as skimage.measure.label's default on 2-D images
-EIGHT_CONNECTED = ndimage.generate_binary_structure(2, 2)
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # scipy.ndimage.generate_binary_structure(2, 2)
 
 CITATION = (
     """@article{caicedo2019evaluation,
@@ -76,6 +75,8 @@ def colour_coded_labels(path: Path | str, shape: tuple[int, ...]) -> np.ndarray:
     labels = np.zeros(code.shape, dtype=np.int32)
     count = 0
     for value in np.unique(code[code != 0]):
+        from scipy import ndimage  # imported here: keeps the registry import (and `list`) fast
+
         components, n = ndimage.label(code == value, structure=EIGHT_CONNECTED)
         inside = components != 0
         labels[inside] = components[inside] + count
@@ -116,14 +117,19 @@ def read_split_lists(root: Path) -> dict[str, str]:
 
 
 class BBBC039(BBBCSource, FolderSource):
-    name = "BBBC039"
-    set_id = SET_ID
-    homepage = BBBC_PAGE_URL + SET_ID
-    citation = CITATION
-    description = (
-        "BBBC039v1: 200 fields (520x696, 16-bit) of Hoechst-stained U2OS nuclei from the BBBC022 screen, "
-        "~23,600 nuclei decoded from colour-coded masks; official training/validation/test lists."
+    info = bbbc_info(
+        SET_ID,
+        title="BBBC039v1 U2OS nuclei (Hoechst, 16-bit), colour-coded masks decoded per red value; official training/validation/test lists",
+        citation=CITATION,
+        doc="bbbc039",
+        stain="Hoechst",
+        organ="U2OS cells (osteosarcoma)",
+        description=(
+            "BBBC039v1: 200 fields (520x696, 16-bit) of Hoechst-stained U2OS nuclei from the BBBC022 screen, "
+            "~23,600 nuclei decoded from colour-coded masks; official training/validation/test lists."
+        ),
     )
+    set_id = SET_ID
     downloads = (
         bbbc_download(SET_ID, "images.zip", "6f30a5d4fe38c928ded972704f085975f8dc0d65d9aa366df00e5a9d449fddd7"),
         bbbc_download(SET_ID, "masks.zip", "f9e6043d8ca56344a4886f96a700d804d6ee982f31e2b2cd3194af2a053c2710"),
@@ -189,5 +195,6 @@ CONFIGS = (
         {},
         "BBBC039v1 U2OS nuclei (Hoechst, 16-bit), instances decoded from colour-coded masks; official splits.",
         overlaps=("nuclei_stage1_train",),
+        splits=("train", "validation", "test"),
     ),
 )

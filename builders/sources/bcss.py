@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import schema
 from ..base import (
     BadInputError,
     ConfigSpec,
@@ -58,6 +57,7 @@ from ..base import (
     skipped_item,
     sorted_files,
 )
+from ..catalog import ClassInfo, SourceInfo
 from ..raster import read_png_verbatim
 from ..views.tiles import tile_semantic_sample
 
@@ -202,9 +202,9 @@ def read_gtruth_codes(path: Path) -> dict[int, str]:
 
 
 def check_gtruth_codes(path: Path) -> None:
-    """Stop unless the data's code table equals the pinned :data:`schema.GT_CODES`."""
+    """Stop unless the data's code table equals the pinned :data:`GT_CODES`."""
     codes = read_gtruth_codes(path)
-    pinned = dict(enumerate(schema.GT_CODES))
+    pinned = dict(enumerate(GT_CODES))
     if codes != pinned:
         differences = [
             f"code {code}: data {codes.get(code)!r}, schema {pinned.get(code)!r}"
@@ -252,13 +252,54 @@ def _as_size(name: str, value: Any) -> int | None:
 # --------------------------------------------------------------------------- readers
 
 
+#: Tissue-region classes of Amgad et al. 2019: index = ground-truth code = mask pixel value
+#: (upstream ``meta/gtruth_codes.tsv``). Declared here because features must be known without
+#: data (card, README, streaming); every build checks the data's tsv against it and stops on
+#: any difference (:func:`check_gtruth_codes`). Code 0 ``outside_roi`` is "don't care" (pixels
+#: outside the annotated ROI): zero weight in losses and metrics. It is NOT the class
+#: ``other`` (code 21) and never gets a region.
+GT_CODES: tuple[str, ...] = (
+    "outside_roi",
+    "tumor",
+    "stroma",
+    "lymphocytic_infiltrate",
+    "necrosis_or_debris",
+    "glandular_secretions",
+    "blood",
+    "exclude",
+    "metaplasia_NOS",
+    "fat",
+    "plasma_cells",
+    "other_immune_infiltrate",
+    "mucoid_material",
+    "normal_acinus_or_duct",
+    "lymphatics",
+    "undetermined",
+    "nerve",
+    "skin_adnexa",
+    "blood_vessel",
+    "angioinvasion",
+    "dcis",
+    "other",
+)
+#: What BCSS and the base-magnification ROIs share in their declared facts.
+_FACTS = dict(
+    homepage=GITHUB,
+    citation=CITATION,
+    license=LICENSE,
+    license_note="upstream also says CC0 1.0: flagged",
+    doc="bcss",
+    modality="histology",
+    stain="H&E",
+    organ="breast",
+    kind="semantic",
+    classes=tuple(ClassInfo(name, code) for code, name in enumerate(GT_CODES)),
+    metrics=("dice", "iou"),
+)
+
+
 class _AmgadROIs(Source):
     """Shared reader of the two configs; subclasses say where MPP and magnification come from."""
-
-    kind = "semantic"
-    homepage = GITHUB
-    citation = CITATION
-    license = LICENSE
     #: tile_size/tile_stride: pixels (None = whole ROIs); masks_only: build without RGB;
     #: rgb_folder: folder name next to masks/ (None = first of RGB_FOLDERS present)
     default_options = {"tile_size": None, "tile_stride": None, "masks_only": False, "rgb_folder": None}
@@ -390,10 +431,10 @@ class _AmgadROIs(Source):
                 mask_path, f"expected an 8-bit grey (mode L) mask of class codes, got {mask.dtype} {mask.shape}"
             )
         counts = np.bincount(mask.ravel(), minlength=256)
-        foreign = np.flatnonzero(counts[len(schema.GT_CODES) :]) + len(schema.GT_CODES)
+        foreign = np.flatnonzero(counts[len(GT_CODES) :]) + len(GT_CODES)
         if foreign.size:
             raise BadInputError(
-                mask_path, f"pixel values {foreign.tolist()} are not ground-truth codes 0-{len(schema.GT_CODES) - 1}"
+                mask_path, f"pixel values {foreign.tolist()} are not ground-truth codes 0-{len(GT_CODES) - 1}"
             )
         self.check_size(item, mask_path, *mask.shape)
         image = image_png = None
@@ -441,13 +482,18 @@ class _AmgadROIs(Source):
 
 
 class BCSS(_AmgadROIs):
-    name = "BCSS"
-    description = (
-        "Breast Cancer Semantic Segmentation (Amgad et al. 2019): 151 regions of interest from 151 "
-        "TCGA breast-cancer slides at 0.25 microns per pixel, crowdsourced tissue-region masks "
-        "(21 classes). Official split by institution (test sites OL, LL, E2, EW, GM, S3)."
-        + DONT_CARE_TEXT
-        + LICENSE_FLAG
+    info = SourceInfo(
+        name="BCSS",
+        title="BCSS tissue regions (Amgad et al. 2019), 151 ROIs at 0.25 µm/px, semantic masks (22 codes, 0 = don't care)",
+        mpp=0.25,
+        description=(
+            "Breast Cancer Semantic Segmentation (Amgad et al. 2019): 151 regions of interest from 151 "
+            "TCGA breast-cancer slides at 0.25 microns per pixel, crowdsourced tissue-region masks "
+            "(21 classes). Official split by institution (test sites OL, LL, E2, EW, GM, S3)."
+            + DONT_CARE_TEXT
+            + LICENSE_FLAG
+        ),
+        **_FACTS,
     )
     candidate_subdirs = ("", DRIVE_TOP)
     expected_layout = f"""
@@ -481,11 +527,17 @@ MPP (configs.py: MPP = 0.25); point --data-dir at its SAVEPATH after copying met
 
 
 class CrowdsourcingAmgad2019(_AmgadROIs):
-    name = "CrowdsourcingDataset-Amgadetal2019"
-    description = (
-        "The BCSS regions of interest (Amgad et al. 2019) at the slides' base (scan) magnification: "
-        "40x (0.25 um/px) for 137 slides, 20x (0.5 um/px) for 14, from slide_magnifications.csv. "
-        "Official split by institution (test sites OL, LL, E2, EW, GM, S3)." + DONT_CARE_TEXT + LICENSE_FLAG
+    info = SourceInfo(
+        name="CrowdsourcingDataset-Amgadetal2019",
+        title="the BCSS ROIs at base magnification (40x / 20x from slide_magnifications.csv)",
+        mpp="per slide (0.25 or 0.5)",
+        magnification="per slide (40 or 20)",
+        description=(
+            "The BCSS regions of interest (Amgad et al. 2019) at the slides' base (scan) magnification: "
+            "40x (0.25 um/px) for 137 slides, 20x (0.5 um/px) for 14, from slide_magnifications.csv. "
+            "Official split by institution (test sites OL, LL, E2, EW, GM, S3)." + DONT_CARE_TEXT + LICENSE_FLAG
+        ),
+        **_FACTS,
     )
     expected_layout = """
     <data_dir>/masks/<slide>_xmin<X>_ymin<Y>_MAG-0.png     (L, codes 0-21, base magnification)
@@ -556,13 +608,20 @@ TILED_NOTE = (
 )
 
 CONFIGS = (
-    ConfigSpec("BCSS", BCSS, {}, BCSS.description),
-    ConfigSpec("BCSS_1024", BCSS, TILED_1024, BCSS.description + TILED_NOTE),
-    ConfigSpec("CrowdsourcingDataset-Amgadetal2019", CrowdsourcingAmgad2019, {}, CrowdsourcingAmgad2019.description),
+    ConfigSpec("BCSS", BCSS, {}, BCSS.description, splits=("train", "test")),
+    ConfigSpec("BCSS_1024", BCSS, TILED_1024, BCSS.description + TILED_NOTE, splits=("train", "test")),
+    ConfigSpec(
+        "CrowdsourcingDataset-Amgadetal2019",
+        CrowdsourcingAmgad2019,
+        {},
+        CrowdsourcingAmgad2019.description,
+        splits=("train", "test"),
+    ),
     ConfigSpec(
         "CrowdsourcingDataset-Amgadetal2019_1024",
         CrowdsourcingAmgad2019,
         TILED_1024,
         CrowdsourcingAmgad2019.description + TILED_NOTE,
+        splits=("train", "test"),
     ),
 )

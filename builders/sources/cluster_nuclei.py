@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import ConfigSpec, Download, Item
+from ..catalog import SourceInfo
 from ..formats.folder import FolderSource
 from ..formats.modality import modality_of
 
@@ -33,12 +34,18 @@ CITATION = """@misc{shu_ihc_toolbox,
 
 
 class ClusterNuclei(FolderSource):
-    name = "cluster nuclei (IHC toolbox)"
-    homepage = "https://imagej.nih.gov/ij/plugins/ihc-toolbox/index.html"
-    citation = CITATION
-    # No licence is stated upstream.
-    license = "unknown"
-    description = "Clustered nuclei from the ImageJ IHC toolbox (Shu, Qiu, Ilyas): images with red nucleus outlines."
+    info = SourceInfo(
+        name="cluster nuclei (IHC toolbox)",
+        title="IHC toolbox clustered nuclei, red outlines filled into instances",
+        homepage="https://imagej.nih.gov/ij/plugins/ihc-toolbox/index.html",
+        citation=CITATION,
+        # No licence is stated upstream.
+        license="unknown",
+        doc="cluster_nuclei",
+        modality="brightfield",
+        stain="IHC",
+        description="Clustered nuclei from the ImageJ IHC toolbox (Shu, Qiu, Ilyas): images with red nucleus outlines.",
+    )
     downloads = (
         # dl=1 makes Dropbox send the file itself (dl=0 is its HTML preview page).
         Download(

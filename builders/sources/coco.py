@@ -26,8 +26,9 @@ from ..base import (
     Source,
     sorted_files,
 )
+from ..catalog import NUCLEUS, ClassInfo, SourceInfo, vocabulary
 from ..raster import read_image, read_png_verbatim
-from ..schema import CATEGORIES, METADATA_FIELDS
+from ..schema import METADATA_FIELDS
 
 _SPLIT_NAME = re.compile(r"\w+(\.\w+)*")
 
@@ -48,11 +49,15 @@ def _load_document(path: Path) -> dict[str, Any]:
 
 
 def _category_names(path: Path, categories: list[dict[str, Any]]) -> dict[int, str]:
+    """category id -> name, in id order; a name must be one of the collection's class names."""
+    known = vocabulary()
     names = {}
-    for category in categories:
+    for category in sorted(categories, key=lambda c: int(c.get("id", 0))):
         name = str(category.get("name", "")).strip().lower()
-        if name not in CATEGORIES:
-            raise BadInputError(path, f"category {category.get('name')!r} is none of {', '.join(CATEGORIES)}")
+        if name not in known:
+            raise BadInputError(path, f"category {category.get('name')!r} is none of {', '.join(known)}")
+        if name in names.values():
+            raise BadInputError(path, f"category name {name!r} occurs twice")
         names[int(category["id"])] = name
     return names
 
@@ -78,9 +83,16 @@ def _compressed(path: Path, annotation: Mapping[str, Any], height: int, width: i
 class CocoSource(Source):
     """Records from a COCO JSON + image folder (this project's export or the original collection)."""
 
-    name = "COCO import"
-    license = "as recorded per image in the imported JSON"
-    description = "Images and instance masks read from a COCO annotation JSON and its image folder."
+    info = SourceInfo(
+        name="COCO import",
+        title="any COCO JSON + image folder (our `export-coco` output or the NucleiDetectron JSONs), see docs/coco.md",
+        homepage="https://cocodataset.org/#format-data",
+        citation="",
+        license="as recorded per image in the imported JSON",
+        doc="coco",
+        modality="mixed",
+        description="Images and instance masks read from a COCO annotation JSON and its image folder.",
+    )
     manual_instructions = (
         "Give the folder that holds the images (or its parent, in the export layout DIR/<name>/ + "
         "DIR/annotations/<name>.json) as --data-dir, and the JSON with -o json=PATH when it is not "
@@ -91,6 +103,15 @@ class CocoSource(Source):
     <data_dir>/<name>/<file_name>        (the export layout) or <data_dir>/<file_name>
     """
     default_options = {"json": None}
+    #: the classes are the JSON's categories: known once the JSON is read (find_root)
+    classes_need_data = True
+
+    def classes(self) -> tuple[ClassInfo, ...]:
+        names = getattr(self, "category_names", None)
+        if names is None:
+            return (NUCLEUS,)  # not located yet: the generic class (features are final after locate)
+        known = vocabulary()
+        return tuple(known[name] for name in names)
 
     def _json_path(self, data_dir: Path) -> Path:
         option = self.options["json"]
@@ -111,6 +132,7 @@ class CocoSource(Source):
     def find_root(self, data_dir: Path) -> Path | None:
         self.json_path = self._json_path(data_dir)
         self._document = _load_document(self.json_path)  # kept for list_items, then dropped
+        self.category_names = tuple(_category_names(self.json_path, self._document["categories"]).values())
         names = [str(image.get("file_name", "")) for image in self._document["images"]]
         for folder in (data_dir / self.json_path.stem, data_dir):
             # The folder that holds the listed images (any of them: a missing one is named when read).
@@ -128,6 +150,7 @@ class CocoSource(Source):
         # The parsed document is not kept on the source: sources are sent to worker processes.
         document = self.__dict__.pop("_document", None) or _load_document(path)
         names = _category_names(path, document["categories"])
+        self.category_names = tuple(names.values())
         by_image: dict[Any, list[dict[str, Any]]] = {}
         annotation_ids: set[Any] = set()
         for annotation in document["annotations"]:

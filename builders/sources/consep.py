@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..base import BadInputError, ConfigSpec, CountedNote, Item, find_layout_root, option_choice
+from ..catalog import ClassInfo, SourceInfo
 from ..formats.histology import HE_METADATA
-from ..formats.matfile import MatTileSource, label_instances, load_mat, mat_label_map, mat_vector, split_items
+from ..formats.instances import label_instances
+from ..formats.matfile import MatTileSource, load_mat, mat_label_map, mat_vector, split_items
 
 CITATION = """@article{graham2019hovernet,
   title   = {HoVer-Net: Simultaneous Segmentation and Classification of Nuclei in Multi-Tissue Histology Images},
@@ -50,6 +52,14 @@ ORIGINAL: dict[int, str] = {
 GROUPED: dict[int, str] = {1: "other", 2: "inflammatory", 3: "epithelial", 4: "epithelial"} | dict.fromkeys(
     (5, 6, 7), "connective"
 )
+#: The classes of ``-o classes=grouped`` (upstream codes they gather, as text).
+GROUPED_CLASSES: tuple[ClassInfo, ...] = (
+    ClassInfo("nucleus", 0, "unclassified", description="inst_type 0: no type given"),
+    ClassInfo("other", 1, "unclassified"),
+    ClassInfo("inflammatory", 2, "inflammatory"),
+    ClassInfo("epithelial", "3, 4", "epithelial"),
+    ClassInfo("connective", "5, 6, 7", "connective"),
+)
 CLASS_CHOICES = ("original", "grouped")
 SPLITS = ("train", "test")
 
@@ -63,14 +73,36 @@ Test/Images, Test/Labels). The Kaggle "tiled-consep-224x224px" set is a re-tilin
 
 
 class CoNSeP(MatTileSource):
-    name = "CoNSeP"
-    homepage = "https://warwick.ac.uk/fac/cross_fac/tia/data/hovernet/"
-    citation = CITATION
-    # README.txt states no licence; MONAI #5412 reports the TIA Centre released it under Apache 2.0.
-    license = "Apache-2.0"
-    description = (
-        "CoNSeP (Graham et al. 2019, HoVer-Net): 41 colorectal adenocarcinoma H&E tiles of 1000x1000 at 40x, "
-        "24,319 nuclei in 7 classes (option classes=grouped: the paper's 4 groups); official train/test."
+    info = SourceInfo(
+        name="CoNSeP",
+        title="CoNSeP (HoVer-Net): 41 colorectal H&E tiles, 7 classes, official train/test (manual download)",
+        homepage="https://warwick.ac.uk/fac/cross_fac/tia/data/hovernet/",
+        citation=CITATION,
+        # README.txt states no licence; MONAI #5412 reports the TIA Centre released it under Apache 2.0.
+        license="Apache-2.0",
+        license_note="second-hand (MONAI issue #5412): see docs",
+        doc="consep",
+        modality="histology",
+        stain="H&E",
+        organ="colon",
+        mpp=0.25,
+        magnification=40.0,
+        classes=(
+            ClassInfo("nucleus", 0, "unclassified", description="inst_type 0: no type given"),
+            ClassInfo("other", 1, "unclassified"),
+            ClassInfo("inflammatory", 2, "inflammatory"),
+            ClassInfo("healthy epithelial", 3, "epithelial"),
+            ClassInfo("dysplastic/malignant epithelial", 4, "neoplastic"),
+            ClassInfo("fibroblast", 5, "connective"),
+            ClassInfo("muscle", 6, "connective"),
+            ClassInfo("endothelial", 7, "connective"),
+        ),
+        option_classes=GROUPED_CLASSES,
+        metrics=("pq", "mpq", "aji", "dice", "f1"),
+        description=(
+            "CoNSeP (Graham et al. 2019, HoVer-Net): 41 colorectal adenocarcinoma H&E tiles of 1000x1000 at 40x, "
+            "24,319 nuclei in 7 classes (option classes=grouped: the paper's 4 groups); official train/test."
+        ),
     )
     manual_instructions = MANUAL
     expected_layout = """
@@ -110,11 +142,18 @@ class CoNSeP(MatTileSource):
     def __init__(self, **options: Any):
         super().__init__(**options)
         choice = option_choice(self.name, "classes", self.options["classes"], CLASS_CHOICES)
-        self.class_names = ORIGINAL if choice == "original" else GROUPED
+        self.class_codes = ORIGINAL if choice == "original" else GROUPED
+
+    def classes(self) -> tuple[ClassInfo, ...]:
+        # The grouped labels keep the first declaration of each group name, in code order.
+        if self.class_codes is ORIGINAL:
+            return self.info.classes
+        by_name = {c.name: c for c in GROUPED_CLASSES}
+        return tuple(by_name[name] for name in dict.fromkeys(["nucleus", *GROUPED.values()]))
 
     def export_name(self, config_name: str) -> str:
         # Grouped labels are other labels: never let them replace the 7-class export.
-        return f"{config_name}_grouped" if self.class_names is GROUPED else config_name
+        return f"{config_name}_grouped" if self.class_codes is GROUPED else config_name
 
     def find_root(self, data_dir: Path) -> Path | None:
         return find_layout_root(data_dir, ("[Tt]rain/Images", "[Tt]est/Images"))
@@ -122,12 +161,12 @@ class CoNSeP(MatTileSource):
     def list_items(self, root: Path) -> dict[str, list[Item]]:
         return {split: split_items(root, split) for split in SPLITS}
 
-    def missing_label(self, item: Item) -> str:
+    def missing_reason(self, item: Item) -> str:
         image = Path(item.files["image"] or item.files["label"])
         old = image.parent.parent / "Labels" / f"{image.stem}.npy"
         if item.files["image"] and old.is_file():
             raise BadInputError(old, "a pre-2020 CoNSeP .npy label: only the .mat release (since 14/03/2020) is read")
-        return super().missing_label(item)
+        return super().missing_reason(item)
 
     def mat_instances(self, path: Path, shape: tuple[int, int], item: Item) -> tuple[dict[str, Any], list[str]]:
         arrays = load_mat(path, ("inst_map", "type_map", "inst_type"))
@@ -173,7 +212,7 @@ class CoNSeP(MatTileSource):
                     "(inst_type kept)",
                 )
             )
-        class_of = {v: self.class_names.get(code, "nucleus") for v, code in codes.items()}
+        class_of = {v: self.class_codes.get(code, "nucleus") for v, code in codes.items()}
         instances, id_notes = label_instances(inst_map, class_of, item.image_id, "consep")
         return instances, notes + id_notes
 
@@ -202,5 +241,6 @@ CONFIGS = (
         {},
         "CoNSeP: 41 colorectal H&E tiles (27 train / 14 test), 7 nucleus classes; -o classes=grouped for the "
         "paper's 4 groups (exported as CoNSeP_grouped).",
+        splits=("train", "test"),
     ),
 )

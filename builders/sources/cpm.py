@@ -16,9 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..base import ConfigSpec, Item, find_layout_root
+from ..catalog import SourceInfo
 from ..formats.histology import HE_METADATA
-from ..formats.matfile import MatTileSource, label_instances, load_mat, mat_label_map, split_items, tile_items
+from ..formats.instances import label_instances
+from ..formats.matfile import MatTileSource, load_mat, mat_label_map, split_items, tile_items
 
 CITATION = """@article{vu2019methods,
   title   = {Methods for Segmentation and Classification of Digital Microscopy Tissue Images},
@@ -45,9 +49,6 @@ the zip Drive makes into a folder and pass that folder with --data-dir.
 class _CPM(MatTileSource):
     """The part CPM-15 and CPM-17 share; the configs differ in layout and splits."""
 
-    homepage = DRIVE_FOLDER
-    citation = CITATION
-    license = "not stated upstream"
     known_issues = (
         (
             "Tiles are at 20x or 40x but the release lists no magnification per image; the cancer type "
@@ -64,7 +65,7 @@ class _CPM(MatTileSource):
     #: metadata["collection"]
     collection: ClassVar[str]
 
-    def item_metadata(self, item: Item) -> dict[str, Any]:
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
         return {"collection": self.collection}
 
     def mat_instances(self, path: Path, shape: tuple[int, int], item: Item) -> tuple[dict[str, Any], list[str]]:
@@ -72,13 +73,21 @@ class _CPM(MatTileSource):
         return label_instances(inst_map, "nucleus", item.image_id, "cpm")
 
 
+#: What CPM-15 and CPM-17 share in their declared facts.
+_FACTS = dict(homepage=DRIVE_FOLDER, citation=CITATION, license="not stated upstream", doc="cpm", modality="histology", stain="H&E")
+
+
 class CPM15(_CPM):
-    name = "CPM-15"
-    collection = "cpm15"
-    description = (
-        "CPM-15 (MICCAI 2015 CPM challenge, as shared by Warwick TIA; Vu et al. 2019): 15 H&E tiles at "
-        "20x/40x, instance label maps, no classes, no test split."
+    info = SourceInfo(
+        name="CPM-15",
+        title="CPM-15 as shared by Warwick TIA: 15 H&E tiles, nucleus instances, one split (manual download)",
+        description=(
+            "CPM-15 (MICCAI 2015 CPM challenge, as shared by Warwick TIA; Vu et al. 2019): 15 H&E tiles at "
+            "20x/40x, instance label maps, no classes, no test split."
+        ),
+        **_FACTS,
     )
+    collection = "cpm15"
     manual_instructions = MANUAL.format(folder="cpm15")
     expected_layout = """
     <data_dir>/[cpm15/]Images/image_<nn>.png
@@ -93,12 +102,16 @@ class CPM15(_CPM):
 
 
 class CPM17(_CPM):
-    name = "CPM-17"
-    collection = "cpm17"
-    description = (
-        "CPM-17 (MICCAI 2017 CPM challenge, as shared by Warwick TIA; Vu et al. 2019): 32 train + 32 test "
-        "H&E tiles at 20x/40x, instance label maps, no classes."
+    info = SourceInfo(
+        name="CPM-17",
+        title="CPM-17 as shared by Warwick TIA: 32 train + 32 test H&E tiles, nucleus instances (manual download)",
+        description=(
+            "CPM-17 (MICCAI 2017 CPM challenge, as shared by Warwick TIA; Vu et al. 2019): 32 train + 32 test "
+            "H&E tiles at 20x/40x, instance label maps, no classes."
+        ),
+        **_FACTS,
     )
+    collection = "cpm17"
     manual_instructions = MANUAL.format(folder="cpm17")
     expected_layout = """
     <data_dir>/[cpm17/]train/Images/image_<nn>.png + train/Labels/image_<nn>.mat
@@ -115,5 +128,5 @@ class CPM17(_CPM):
 
 CONFIGS = (
     ConfigSpec("CPM15", CPM15, {}, "CPM-15: 15 H&E tiles (20x/40x), nucleus instances, one split (no test)."),
-    ConfigSpec("CPM17", CPM17, {}, "CPM-17: 32 train + 32 test H&E tiles (20x/40x), nucleus instances."),
+    ConfigSpec("CPM17", CPM17, {}, "CPM-17: 32 train + 32 test H&E tiles (20x/40x), nucleus instances.", splits=("train", "test")),
 )

@@ -16,7 +16,11 @@ annotator is exported under its own name (``CryoNuSeg_annotator_2``).
 
 Records: the TIFF (constant alpha dropped), nuclei from ``label masks modify`` with the
 upstream ids (the summed ``label masks`` are never used). Patient, slide and pixel size of
-every patch come from the authors' ``Selected_WSIs.xlsx`` (table below). No official split.
+every patch come from the authors' ``Selected_WSIs.xlsx`` (table below). Where the sheet
+gives no pixel size (Human_Testes_01), it comes from the tissue TIFF's resolution tag (ImageJ
+calibration in microns), counted in the build report as ``mpp from TIFF resolution tag``; a
+tag that disagrees with the sheet by more than 1 % is counted too (the sheet's value is
+kept). No official split.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from ..base import ConfigSpec, Item, MissingDataError, logger, option_choice
+from ..base import BadInputError, ConfigSpec, CountedNote, Item, MissingDataError, Sample, logger, option_choice
+from ..catalog import SourceInfo
 from ..formats.folder import FolderSource
 from ..formats.histology import HE_METADATA
 from ..formats.label_masks import LABEL_MASKS_MODIFY
@@ -105,16 +111,72 @@ WSI: dict[str, tuple[str, str, float | None]] = {
     "Human_ThyroidGland_03": ("TCGA-CE-A481", "92787891-ac10-40a0-bfde-82f14eef50cb", 0.2456),
 }
 
+#: Counted-note kinds of the pixel size (build report ``counts``): where the tag was used,
+#: and where tag and sheet disagree (by more than MPP_TOLERANCE, relative; the sheet wins).
+TIFF_MPP_NOTE = "mpp from TIFF resolution tag"
+MPP_DISAGREEMENT_NOTE = "mpp of sheet and TIFF tag disagree"
+MPP_TOLERANCE = 0.01
+
+#: TIFF tags: XResolution, ResolutionUnit (1 none, 2 inch, 3 cm), ImageDescription.
+_X_RESOLUTION, _RESOLUTION_UNIT, _IMAGE_DESCRIPTION = 282, 296, 270
+#: ImageJ's calibration unit as written in ImageDescription ("unit=\\u00B5m" in CryoNuSeg).
+_MICRON_UNITS = frozenset({"\\u00b5m", "\u00b5m", "um", "micron", "microns"})
+
+
+def tiff_mpp(path: Path) -> float | None:
+    """Microns per pixel from a TIFF's XResolution, or None when the tags do not say.
+
+    XResolution is pixels per unit. The unit is the micron when ImageJ calibrated the image
+    (ResolutionUnit "none" + ``unit=...`` in ImageDescription: CryoNuSeg's tissue TIFFs) or
+    the centimetre (ResolutionUnit 3). Inches are not trusted: 72 dpi is many writers'
+    default and says nothing about the specimen (the label masks carry it). The value is
+    rounded to 6 significant digits (the tag holds 1/mpp with 7: 3.960396 -> 0.2525).
+    """
+    try:
+        with Image.open(path) as image:  # reads the header only, no pixels
+            tags = getattr(image, "tag_v2", None)
+            if tags is None:
+                return None
+            x_resolution, unit = tags.get(_X_RESOLUTION), tags.get(_RESOLUTION_UNIT, 2)
+            description = str(tags.get(_IMAGE_DESCRIPTION, ""))
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise BadInputError(path, f"cannot read the TIFF resolution tags ({error})") from None
+    try:
+        pixels_per_unit = float(x_resolution) if x_resolution is not None else 0.0
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not np.isfinite(pixels_per_unit) or pixels_per_unit <= 0:
+        return None
+    imagej_unit = next(
+        (line.split("=", 1)[1].strip().lower() for line in description.splitlines() if line.startswith("unit=")), None
+    )
+    if unit == 1 and imagej_unit in _MICRON_UNITS:
+        microns = 1.0 / pixels_per_unit
+    elif unit == 3:
+        microns = 1e4 / pixels_per_unit
+    else:
+        return None
+    return float(f"{microns:.6g}")
+
 
 class CryoNuSeg(FolderSource):
-    name = "CryoNuSeg"
-    homepage = "https://github.com/masih4/CryoNuSeg"
-    citation = CITATION
-    license = "not stated upstream"
-    description = (
-        "CryoNuSeg (Mahbod et al. 2021): 30 H&E patches (512x512) of frozen sections from 10 organs "
-        "(TCGA, 40x), nuclei from 'label masks modify' (upstream ids kept); three annotation sets, "
-        "option annotator (default: annotator 1, first round, as the paper)."
+    info = SourceInfo(
+        name="CryoNuSeg",
+        title="CryoNuSeg (Mahbod et al. 2021): 30 frozen-section H&E patches, 10 organs, 3 annotations",
+        homepage="https://github.com/masih4/CryoNuSeg",
+        citation=CITATION,
+        license="not stated upstream",
+        doc="cryonuseg",
+        modality="histology",
+        stain="H&E (frozen sections)",
+        organ="10 human organs",
+        magnification=40.0,
+        metrics=("aji", "pq", "dice", "f1"),
+        description=(
+            "CryoNuSeg (Mahbod et al. 2021): 30 H&E patches (512x512) of frozen sections from 10 organs "
+            "(TCGA, 40x), nuclei from 'label masks modify' (upstream ids kept); three annotation sets, "
+            "option annotator (default: annotator 1, first round, as the paper)."
+        ),
     )
     manual_instructions = """
 CryoNuSeg is on Kaggle (a login is needed): open
@@ -177,6 +239,24 @@ https://www.kaggle.com/datasets/ipateam/segmentation-of-nuclei-in-cryosectioned-
         pixels, alpha_notes = without_constant_alpha(pixels, item.image_id)
         return pixels, png, notes + alpha_notes
 
+    def read(self, item: Item) -> Sample:
+        sample = super().read(item)
+        sheet_mpp = sample.metadata.get("mpp")
+        tag_mpp = tiff_mpp(Path(item.files["image"]))
+        if sheet_mpp is None and tag_mpp is not None:
+            sample.metadata["mpp"] = tag_mpp
+            sample.notes.append(
+                CountedNote(TIFF_MPP_NOTE, 1, f"{item.image_id}: {tag_mpp:g} um/px (Selected_WSIs.xlsx gives none)")
+            )
+        elif sheet_mpp is not None and tag_mpp is not None and abs(tag_mpp - sheet_mpp) > MPP_TOLERANCE * sheet_mpp:
+            sample.notes.append(
+                CountedNote(
+                    MPP_DISAGREEMENT_NOTE,
+                    1,
+                    f"{item.image_id}: sheet {sheet_mpp:g}, TIFF tag {tag_mpp:g} um/px (the sheet's value is kept)",
+                )
+            )
+        return sample
 
     def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
         patient, slide, mpp = WSI.get(item.attrs["stem"], (None, None, None))

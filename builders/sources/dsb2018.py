@@ -36,6 +36,7 @@ from ..base import (
     BadInputError,
     ConfigSpec,
     Download,
+    GroupedSkipReason,
     Item,
     MissingDataError,
     Sample,
@@ -50,8 +51,10 @@ from ..base import (
     sorted_dirs,
     sorted_files,
 )
-from ..formats.modality import modality_of, rgb_8bit
-from ..raster import read_mask, read_png_verbatim
+from ..catalog import SourceInfo
+from ..formats.modality import channel_histograms, histogram_median, modality_of, rgb_8bit
+from ..raster import read_png_verbatim
+from ..runs import mask_file_runs
 
 BBBC038 = "https://data.broadinstitute.org/bbbc/BBBC038/"
 
@@ -111,15 +114,45 @@ def nuclei_class_of(pixels: np.ndarray, nuclei: np.ndarray) -> str | None:
     nucleus pixels (nothing to name the foreground by).
     """
     nuclei = np.asarray(nuclei, dtype=bool)
-    if not nuclei.any():
+    return _nuclei_class(pixels, np.flatnonzero(nuclei), *nuclei.shape)
+
+
+def _nuclei_class(pixels: np.ndarray, inside: np.ndarray, height: int, width: int) -> str | None:
+    """:func:`nuclei_class_of` from the row-major offsets of the nucleus pixels (each once).
+
+    8-bit images: per-channel histograms of the whole image and of the nucleus pixels (the
+    background's are the difference), medians read off them (:func:`histogram_median`, the
+    exact ``np.median`` value): no boolean copies of the image, no sort.
+    """
+    if not len(inside):
         return None
-    rgb = rgb_8bit(pixels)
-    foreground = np.median(rgb[nuclei], axis=0)
-    background = np.median(rgb[~nuclei], axis=0) if not nuclei.all() else foreground
-    coverage = float(nuclei.mean())
+    n_pixels = height * width
+    if pixels.dtype == np.uint8:
+        channels = pixels[..., :3] if pixels.ndim == 3 else pixels[..., None]
+        total = channel_histograms(channels)
+        inner = channel_histograms(channels, inside)
+        if pixels.ndim == 2:  # grey: rgb_8bit repeats the one channel
+            total, inner = np.repeat(total, 3, axis=0), np.repeat(inner, 3, axis=0)
+        foreground = np.array([histogram_median(h) for h in inner])
+        background = np.array([histogram_median(h) for h in total - inner]) if len(inside) < n_pixels else foreground
+    else:
+        rgb = rgb_8bit(pixels).reshape(n_pixels, -1)
+        nuclei = np.zeros(n_pixels, dtype=bool)
+        nuclei[inside] = True
+        foreground = np.median(rgb[nuclei], axis=0)
+        background = np.median(rgb[~nuclei], axis=0) if len(inside) < n_pixels else foreground
+    coverage = len(inside) / n_pixels
     density = next(name for limit, name in DENSITY_NAMES if coverage < limit)
-    height, width = nuclei.shape
     return f"{_colour_name(foreground, background)}_{_colour_name(background, foreground)}_{width}_{height}_{density}"
+
+
+def _union_offsets(positions: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Row-major offsets (each once) of the pixels at column-major ``positions`` (repeats allowed)."""
+    union = np.zeros(height * width, dtype=bool)
+    union[positions] = True
+    column_major = np.flatnonzero(union)
+    col, row = np.divmod(column_major, height)
+    return row * width + col
 
 
 def local_split(
@@ -182,10 +215,16 @@ def _next_to(root: Path, filename: str) -> Path | None:
 class _DSB2018Source(Source):
     """What all DSB2018 configs share: provenance, CSV labels, metadata."""
 
-    name = "DSB2018 (BBBC038)"
-    homepage = "https://bbbc.broadinstitute.org/BBBC038"
-    citation = CITATION
-    license = "CC0-1.0"
+    info = SourceInfo(
+        name="DSB2018 (BBBC038)",
+        title="DSB2018 = BBBC038: Kaggle 2018 Data Science Bowl nuclei (fluorescence + brightfield + H&E)",
+        homepage="https://bbbc.broadinstitute.org/BBBC038",
+        citation=CITATION,
+        license="CC0-1.0",
+        doc="dsb2018",
+        modality="mixed",
+        metrics=("dsb2018", "pq", "aji", "dice", "f1"),
+    )
     #: folder the zip's image folders may sit in below data_dir
     candidate_subdirs: ClassVar[tuple[str, ...]] = ("",)
     #: the label CSV of this config (None: labels come from mask PNGs)
@@ -221,13 +260,18 @@ class _DSB2018Source(Source):
             )
             for folder in folders
         ]
-        # Rows of images that are not here: one counted skip per image, named in the build report.
+        # Rows of images that are not here: one counted skip per image, named in the build report;
+        # the log may fold them into one line (GroupedSkipReason.summary).
         absent = sorted(set(index.rows) - {folder.name for folder in folders})
+        summary = f"images named in {csv_path.name} are absent"
         return items + [
             skipped_item(
                 image_id,
-                f"{len(index.rows[image_id])} row(s) in {csv_path.name} but no image folder "
-                f"{printable_name(image_id)}/images/{printable_name(image_id)}.png",
+                GroupedSkipReason(
+                    f"{len(index.rows[image_id])} row(s) in {csv_path.name} but no image folder "
+                    f"{printable_name(image_id)}/images/{printable_name(image_id)}.png",
+                    summary,
+                ),
             )
             for image_id in absent
         ]
@@ -239,17 +283,21 @@ class _DSB2018Source(Source):
         png: bytes,
         annotation: str,
         notes: list[str],
-        masks: np.ndarray | None = None,
-        objects: list[dict[str, Any]] | None = None,
+        objects: list[dict[str, Any]],
+        positions: np.ndarray | None = None,
     ) -> Sample:
-        if masks is not None:
-            nuclei = masks.any(axis=0) if len(masks) else np.zeros(pixels.shape[:2], dtype=bool)
-        else:
-            nuclei = rle.decode_objects(objects or [], *pixels.shape[:2]) > 0
+        """``positions``: column-major offsets of the objects' pixels (repeats allowed), if known."""
+        height, width = pixels.shape[:2]
+        if positions is None:
+            if objects:
+                _, starts, lengths, _, _ = rle.object_runs(objects)
+                positions = np.repeat(starts, lengths) + rle.run_ranks(lengths)
+            else:
+                positions = np.zeros(0, dtype=np.int64)
         image_path = Path(item.files["image"])
         metadata = self.base_metadata(
             modality=modality_of(pixels),
-            nuclei_class=nuclei_class_of(pixels, nuclei),
+            nuclei_class=_nuclei_class(pixels, _union_offsets(positions, height, width), height, width),
             annotation=annotation,
             upstream_path=relative_posix(image_path, Path(item.attrs["root"])),
         )
@@ -257,7 +305,6 @@ class _DSB2018Source(Source):
             image_id=item.image_id,
             image=pixels,
             image_png=png,
-            masks=masks,
             objects=objects,
             metadata=metadata,
             notes=notes,
@@ -368,21 +415,20 @@ class DSB2018StageTrain(_DSB2018Source):
             return self._read_csv_labels(item)
         image_path = Path(item.files["image"])
         pixels, png = read_png_verbatim(image_path)
-        shape = pixels.shape[:2]
-        masks, notes = [], []
-        for mask_path in item.files["masks"]:
-            mask = read_mask(mask_path, shape)
-            if not mask.any():
-                notes.append(f"empty mask skipped: {mask_path}")
-                continue
-            masks.append(mask)
-        if not item.files["masks"]:
+        height, width = pixels.shape[:2]
+        # Each mask PNG goes straight to its runs (runs.mask_file_runs): no (n, h, w) stack.
+        mask_paths = item.files["masks"]
+        runs = mask_file_runs(mask_paths, (height, width))
+        notes = [f"empty mask skipped: {mask_paths[index]}" for index in runs.empty]
+        if not mask_paths:
             raise SkipItem(item.image_id, f"no masks folder or no mask PNGs next to {image_path}")
-        if not masks:
+        if not runs.kept:
             raise BadInputError(image_path.parent.parent / "masks", "all mask files are empty")
         for note in notes:
             logger.warning("%s: %s", item.image_id, note)
-        return self._sample(item, pixels, png, "complete", notes, masks=np.stack(masks))
+        ids = range(1, len(runs.kept) + 1)  # 1..N over the non-empty masks in file-name order
+        objects = rle.encode_object_runs(ids, runs.owner, runs.starts, runs.lengths, height, width)
+        return self._sample(item, pixels, png, "complete", notes, objects, runs.positions)
 
     def _read_csv_labels(self, item: Item) -> Sample:
         csv_path = Path(item.files["labels"])
@@ -393,7 +439,7 @@ class DSB2018StageTrain(_DSB2018Source):
         objects, notes = csv_rle.objects_from_rows(rows, *pixels.shape[:2], csv_path)
         if not objects:
             raise BadInputError(csv_path, f"image {item.image_id}: every row has an empty EncodedPixels")
-        return self._sample(item, pixels, png, "complete", notes, objects=objects)
+        return self._sample(item, pixels, png, "complete", notes, objects)
 
 
 def _test_stage_files(images_dir: str, solution_csv: str) -> tuple[tuple[Download, ...], str, tuple[str, ...]]:
@@ -437,9 +483,9 @@ class DSB2018StageTest(_DSB2018Source):
         if not scored:
             # Unlabelled is not "no nuclei": say so in the metadata, keep objects empty.
             notes.append(f"{item.image_id}: no scored rows in {csv_path.name}: annotation=none")
-            return self._sample(item, pixels, png, "none", notes, objects=[])
+            return self._sample(item, pixels, png, "none", notes, [])
         objects, row_notes = csv_rle.objects_from_rows(scored, *pixels.shape[:2], csv_path)
-        return self._sample(item, pixels, png, "complete", notes + row_notes, objects=objects)
+        return self._sample(item, pixels, png, "complete", notes + row_notes, objects)
 
 
 class DSB2018Stage2Test(DSB2018StageTest):
@@ -491,6 +537,7 @@ CONFIGS = (
         DSB2018StageTrain,
         {"subset": "all"},
         "DSB2018 stage1_train, all 670 images (labels=masks: mask PNGs; labels=csv: stage1_train_labels.csv).",
+        splits=("train",),
     ),
     ConfigSpec(
         "nuclei_stage_1_local_train_split",
@@ -498,6 +545,7 @@ CONFIGS = (
         {"subset": "local_train"},
         "stage1_train minus the local validation split (80 %, stratified by modality, seed 2018).",
         subset_of="nuclei_stage1_train",
+        splits=("train",),
     ),
     ConfigSpec(
         "nuclei_stage_1_local_val_split",
@@ -505,17 +553,20 @@ CONFIGS = (
         {"subset": "local_val"},
         "Local validation split of stage1_train (20 %, stratified by modality, seed 2018).",
         subset_of="nuclei_stage1_train",
+        splits=("validation",),
     ),
     ConfigSpec(
         "nuclei_stage_1_test",
         DSB2018StageTest,
         {},
         "DSB2018 stage1_test (65 images) with stage1_solution.csv labels.",
+        splits=("test",),
     ),
     ConfigSpec(
         "nuclei_stage_2_test",
         DSB2018Stage2Test,
         {},
         "DSB2018 stage2_test_final (3,019 images); Usage=Private images labelled, Ignored ones annotation=none.",
+        splits=("test",),
     ),
 )

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..base import ConfigSpec, Download, Item, MissingDataError
+from ..catalog import SourceInfo
 from ..formats.folder import FolderSource
 
 TOP_FOLDER = "2009_ISBI_2DNuclei_code_data"
@@ -43,14 +44,22 @@ CITATION = """@inproceedings{coelho2009nuclear,
 
 
 class ISBI2009Nuclei(FolderSource):
-    name = "2009_ISBI_2DNuclei (Coelho et al.)"
-    homepage = "https://murphylab.web.cmu.edu/data/2009_ISBI_Nuclei.html"
-    citation = CITATION
-    # No licence is stated upstream; the authors ask to cite the paper.
-    license = "unknown"
-    description = (
-        "Coelho, Shariff & Murphy (ISBI 2009): hand-segmented nuclei in U2OS (gnf) and NIH3T3 (ic100) "
-        "fluorescence images, 97 labelled images."
+    info = SourceInfo(
+        name="2009_ISBI_2DNuclei (Coelho et al.)",
+        title="Coelho et al. 2009, gnf + ic100 hand-segmented label images",
+        homepage="https://murphylab.web.cmu.edu/data/2009_ISBI_Nuclei.html",
+        citation=CITATION,
+        # No licence is stated upstream; the authors ask to cite the paper.
+        license="unknown",
+        license_note="no licence stated: cite the paper",
+        doc="isbi2009",
+        modality="fluorescence",
+        stain="Hoechst (DNA)",
+        organ="U2OS and NIH3T3 cells",
+        description=(
+            "Coelho, Shariff & Murphy (ISBI 2009): hand-segmented nuclei in U2OS (gnf) and NIH3T3 (ic100) "
+            "fluorescence images, 97 labelled images."
+        ),
     )
     downloads = (
         Download(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import ConfigSpec, Download, Item
+from ..catalog import SourceInfo
 from ..formats.folder import FolderSource
 from ..formats.histology import HE_METADATA
 
@@ -31,13 +32,23 @@ CITATION = """@article{janowczyk2016deep,
 }"""
 
 class JanowczykNuclei(FolderSource):
-    name = "Janowczyk nuclei (partial annotations)"
-    homepage = "http://andrewjanowczyk.com/use-case-1-nuclei-segmentation/"
-    citation = CITATION
-    license = "not stated upstream"
-    description = (
-        "Janowczyk & Madabhushi 2016 nuclei use case: 2000x2000 H&E tiles of ER+ breast cancer at 40x "
-        "with PARTIAL nucleus annotations: unlabelled pixels are not background (annotation=partial)."
+    info = SourceInfo(
+        name="Janowczyk nuclei (partial annotations)",
+        title="Janowczyk & Madabhushi 2016 nuclei, PARTIAL annotations (unlabelled != background)",
+        homepage="http://andrewjanowczyk.com/use-case-1-nuclei-segmentation/",
+        citation=CITATION,
+        license="not stated upstream",
+        doc="janowczyk",
+        modality="histology",
+        stain="H&E",
+        organ="breast (ER+ breast cancer)",
+        magnification=40.0,
+        metrics=("f1_annotated",),
+        annotation="partial",
+        description=(
+            "Janowczyk & Madabhushi 2016 nuclei use case: 2000x2000 H&E tiles of ER+ breast cancer at 40x "
+            "with PARTIAL nucleus annotations: unlabelled pixels are not background (annotation=partial)."
+        ),
     )
     # http, not https: the host's certificate has been a problem for other downloaders; the
     # pinned sha256 guards the bytes either way.

@@ -32,8 +32,10 @@ from ..base import (
     search_dirs,
     sorted_files,
 )
+from ..catalog import ClassInfo, SourceInfo
 from ..formats.histology import HE_METADATA
-from ..formats.matfile import MatTileSource, label_instances, load_mat, mat_label_map, mat_vector
+from ..formats.instances import label_instances
+from ..formats.matfile import MatTileSource, load_mat, mat_label_map, mat_vector
 
 CITATION = """@inproceedings{graham2021lizard,
   title     = {Lizard: A Large-Scale Dataset for Colonic Nuclear Instance Segmentation and Classification},
@@ -74,14 +76,31 @@ lizard_images2.zip, lizard_labels.zip) unzipped into one folder work too.
 
 
 class Lizard(MatTileSource):
-    name = "Lizard"
-    homepage = "https://warwick.ac.uk/fac/cross_fac/tia/data/lizard/"
-    citation = CITATION
-    # Release README: "Attribution-NonCommercial-ShareAlike 4.0 International", research only.
-    license = "CC-BY-NC-SA-4.0"
-    description = (
-        "Lizard (Graham et al. 2021): 238 colon H&E regions at 20x (from CoNSeP, CRAG, DigestPath, GlaS, "
-        "PanNuke) with every nucleus segmented and typed in 6 classes; the 3 folds of info.csv."
+    info = SourceInfo(
+        name="Lizard",
+        title="Lizard (Graham et al. 2021): 238 colon H&E regions at 20x, 6 classes; folds 1-3 from info.csv (manual download)",
+        homepage="https://warwick.ac.uk/fac/cross_fac/tia/data/lizard/",
+        citation=CITATION,
+        # Release README: "Attribution-NonCommercial-ShareAlike 4.0 International", research only.
+        license="CC-BY-NC-SA-4.0",
+        doc="lizard",
+        modality="histology",
+        stain="H&E",
+        organ="colon",
+        magnification=20.0,
+        classes=(
+            ClassInfo("neutrophil", 1, "inflammatory"),
+            ClassInfo("epithelial", 2, "epithelial"),
+            ClassInfo("lymphocyte", 3, "inflammatory"),
+            ClassInfo("plasma", 4, "inflammatory"),
+            ClassInfo("eosinophil", 5, "inflammatory"),
+            ClassInfo("connective", 6, "connective"),
+        ),
+        metrics=("pq", "mpq_plus", "mpq", "aji", "dice"),
+        description=(
+            "Lizard (Graham et al. 2021): 238 colon H&E regions at 20x (from CoNSeP, CRAG, DigestPath, GlaS, "
+            "PanNuke) with every nucleus segmented and typed in 6 classes; the 3 folds of info.csv."
+        ),
     )
     manual_instructions = MANUAL
     expected_layout = """
@@ -108,7 +127,7 @@ class Lizard(MatTileSource):
         (
             "Lizard re-annotates 16 CoNSeP tiles and PanNuke regions; the CoNIC challenge patches are cut "
             "from these same images.",
-            "Declared as overlapping CoNSeP and PanNuke (left out of `all_nuclei` when they are present); "
+            "Declared as overlapping CoNSeP and PanNuke (`all_nuclei` keeps the larger set of two that overlap); "
             "never mix Lizard with CoNIC.",
         ),
     )
@@ -154,10 +173,10 @@ class Lizard(MatTileSource):
         return splits
 
     # -- reading -----------------------------------------------------------------------
-    def missing_label(self, item: Item) -> str:
+    def missing_reason(self, item: Item) -> str:
         return item.attrs["missing"]
 
-    def item_metadata(self, item: Item) -> dict[str, Any]:
+    def item_metadata(self, item: Item, pixels: np.ndarray) -> dict[str, Any]:
         # The origin data set is the file-name prefix (consep, crag, dpath, glas, pannuke).
         return {"collection": item.image_id.rsplit("_", 1)[0]}
 
@@ -260,5 +279,6 @@ CONFIGS = (
         {},
         "Lizard: 238 colon H&E regions at 20x, 6 nucleus classes, splits fold1/fold2/fold3 from info.csv.",
         overlaps=("CoNSeP", "PanNuke", "PanNuke_fold1", "PanNuke_fold2", "PanNuke_fold3"),
+        splits=("fold1", "fold2", "fold3"),
     ),
 )

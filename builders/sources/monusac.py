@@ -42,6 +42,7 @@ from ..base import (
     sorted_dirs,
     sorted_files,
 )
+from ..catalog import ClassInfo, SourceInfo, ambiguous
 from ..formats.aperio import AperioRegion, parse_aperio
 from ..formats.histology import he_metadata
 from ..formats.naming import natural_key
@@ -146,14 +147,30 @@ def polygon_objects(regions: list[AperioRegion], height: int, width: int, path: 
 
 
 class MoNuSAC(Source):
-    name = "MoNuSAC"
-    homepage = "https://monusac-2020.grand-challenge.org/Data/"
-    citation = CITATION
-    license = "CC-BY-NC-SA-4.0"
-    description = (
-        "MoNuSAC 2020 (Verma et al.): H&E sub-images of 40x TCGA slides (lung, kidney, breast, prostate), "
-        "polygons of epithelial cells, lymphocytes, neutrophils and macrophages (overlaps kept); "
-        "ambiguous areas of the test set as iscrowd objects. Official train (209) / test (85) split."
+    info = SourceInfo(
+        name="MoNuSAC",
+        title="MoNuSAC 2020: H&E sub-images (lung, kidney, breast, prostate), 4 cell types, ambiguous areas as iscrowd (manual download)",
+        homepage="https://monusac-2020.grand-challenge.org/Data/",
+        citation=CITATION,
+        license="CC-BY-NC-SA-4.0",
+        doc="monusac",
+        modality="histology",
+        stain="H&E",
+        organ="lung, kidney, breast, prostate",
+        magnification=40.0,
+        classes=(
+            ClassInfo("epithelial", "Epithelial", "epithelial"),
+            ClassInfo("lymphocyte", "Lymphocyte", "inflammatory"),
+            ClassInfo("neutrophil", "Neutrophil", "inflammatory"),
+            ClassInfo("macrophage", "Macrophage", "inflammatory"),
+            ambiguous("Ambiguous", "ambiguous areas (don't care)"),
+        ),
+        metrics=("pq", "mpq", "aji", "dice"),
+        description=(
+            "MoNuSAC 2020 (Verma et al.): H&E sub-images of 40x TCGA slides (lung, kidney, breast, prostate), "
+            "polygons of epithelial cells, lymphocytes, neutrophils and macrophages (overlaps kept); "
+            "ambiguous areas of the test set as iscrowd objects. Official train (209) / test (85) split."
+        ),
     )
     manual_instructions = """
 MoNuSAC is on Google Drive (no direct download). From https://monusac-2020.grand-challenge.org/Data/
@@ -278,5 +295,6 @@ CONFIGS = (
         {},
         "MoNuSAC 2020: H&E sub-images of 4 organs, 4 cell types as polygons (overlaps kept), ambiguous areas "
         "as iscrowd; official train/test (two patients in both, flagged).",
+        splits=("train", "test"),
     ),
 )

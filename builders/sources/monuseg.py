@@ -38,6 +38,7 @@ from ..base import (
     skipped_item,
     sorted_files,
 )
+from ..catalog import SourceInfo
 from ..formats.aperio import parse_aperio
 from ..formats.histology import he_metadata
 from ..formats.polygons import crop_runs, rasterize_polygon
@@ -137,14 +138,24 @@ def parse_aperio_xml(path: Path) -> tuple[float | None, list[np.ndarray]]:
 
 
 class MoNuSeg(Source):
-    name = "MoNuSeg"
-    homepage = "https://monuseg.grand-challenge.org/Data/"
-    citation = CITATION
-    license = "CC-BY-NC-SA-4.0"
-    description = (
-        "MoNuSeg (Kumar et al. 2017, MICCAI 2018 challenge): 1000x1000 H&E tiles from 40x TCGA slides "
-        "of several organs, every nucleus outlined as a polygon (overlaps kept). Train: 37 images "
-        "(the 30 of Kumar et al. + 7 added later), test: 14."
+    info = SourceInfo(
+        name="MoNuSeg",
+        title="MoNuSeg: 37 train (30 Kumar et al. + 7 later) / 14 test H&E tiles, polygon nuclei (manual download)",
+        homepage="https://monuseg.grand-challenge.org/Data/",
+        citation=CITATION,
+        license="CC-BY-NC-SA-4.0",
+        doc="monuseg",
+        modality="histology",
+        stain="H&E",
+        organ="breast, kidney, liver, prostate, bladder, colon, stomach, lung, brain",
+        mpp=0.252,
+        magnification=40.0,
+        metrics=("aji", "pq", "dice", "f1"),
+        description=(
+            "MoNuSeg (Kumar et al. 2017, MICCAI 2018 challenge): 1000x1000 H&E tiles from 40x TCGA slides "
+            "of several organs, every nucleus outlined as a polygon (overlaps kept). Train: 37 images "
+            "(the 30 of Kumar et al. + 7 added later), test: 14."
+        ),
     )
     manual_instructions = """
 MoNuSeg is hosted on Google Drive (no direct download). Download both zips by hand from
@@ -251,5 +262,6 @@ CONFIGS = (
         MoNuSeg,
         {"subset": "all"},
         "MoNuSeg: 37 train (30 Kumar et al. + 7 later additions) and 14 test H&E tiles, polygon nuclei.",
+        splits=("train", "test"),
     ),
 )

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..base import ConfigSpec, Download, Item
+from ..catalog import NUCLEUS, SourceInfo, ambiguous
 from ..formats.folder import FolderSource
 from ..formats.histology import HE_METADATA
 from ..formats.label_masks import LABEL_MASKS_MODIFY, instances_with_crowd, read_crowd_mask
@@ -59,14 +60,23 @@ def species_and_organ(folder: str) -> tuple[str | None, str | None]:
 
 
 class NuInsSeg(FolderSource):
-    name = "NuInsSeg"
-    homepage = "https://github.com/masih4/NuInsSeg"
-    citation = CITATION
-    # Kaggle page and a peer's licence table (see docs/sources/nuinsseg.md); the code repository is MIT.
-    license = "CC-BY-4.0"
-    description = (
-        "NuInsSeg (Mahbod et al. 2024): 665 H&E patches (512x512) of 31 human and mouse organs, >30k nuclei "
-        "from 'label masks modify' (upstream ids kept) and ambiguous ('vague') areas as iscrowd objects."
+    info = SourceInfo(
+        name="NuInsSeg",
+        title="NuInsSeg (Mahbod et al. 2024): 665 H&E patches of 31 human/mouse organs, vague areas as iscrowd",
+        homepage="https://github.com/masih4/NuInsSeg",
+        citation=CITATION,
+        # Kaggle page and a peer's licence table (see docs/sources/nuinsseg.md); the code repository is MIT.
+        license="CC-BY-4.0",
+        doc="nuinsseg",
+        modality="histology",
+        stain="H&E",
+        organ="31 human and mouse organs",
+        magnification=40.0,
+        classes=(NUCLEUS, ambiguous("vague areas mask", "vague (ambiguous) areas: don't care")),
+        description=(
+            "NuInsSeg (Mahbod et al. 2024): 665 H&E patches (512x512) of 31 human and mouse organs, >30k nuclei "
+            "from 'label masks modify' (upstream ids kept) and ambiguous ('vague') areas as iscrowd objects."
+        ),
     )
     downloads = (Download(url="https://zenodo.org/records/10518968/files/NuInsSeg.zip", filename="NuInsSeg.zip"),)
     manual_instructions = """

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from .. import rle
 from ..base import (
@@ -50,7 +49,9 @@ from ..base import (
     relative_posix,
     search_dirs,
 )
+from ..catalog import ClassInfo, SourceInfo
 from ..formats.histology import EIGHT_CONNECTED, he_metadata
+from ..npy import NpyArray, exact_cast
 
 CITATION = """@inproceedings{gamper2019pannuke,
   title     = {PanNuke: An Open Pan-Cancer Histology Dataset for Nuclei Instance Segmentation and Classification},
@@ -121,51 +122,6 @@ MULTI_COMPONENT = "pannuke id with several components"
 CLASS_OVERLAP = "pannuke pixels in several classes"
 VOID_PIXELS = "pannuke void pixels"
 VOID_IMAGE = "pannuke void image"
-
-
-@dataclass(frozen=True)
-class NpyArray:
-    """Where the items of a C-order ``.npy`` array live in its file (picklable, no mapping)."""
-
-    path: str
-    offset: int
-    shape: tuple[int, ...]
-    dtype: str
-
-    @classmethod
-    def open(cls, path: Path) -> NpyArray:
-        """Read the header (via a memory map that is closed at once: no data pages touched)."""
-        try:
-            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-        except FileNotFoundError:
-            raise BadInputError(path, "file not found") from None
-        except (ValueError, OSError, EOFError) as error:
-            raise BadInputError(path, f"not a readable .npy array (allow_pickle=False): {error}") from None
-        try:
-            if not isinstance(mapped, np.memmap) or mapped.ndim < 1:
-                raise BadInputError(path, "expected an array with items along the first axis")
-            if mapped.dtype.hasobject or mapped.dtype.kind not in "biuf":
-                raise BadInputError(path, f"dtype {mapped.dtype} is not numeric")
-            if mapped.ndim > 1 and not mapped.flags.c_contiguous:
-                raise BadInputError(path, "Fortran-order arrays are not supported (expected C order)")
-            return cls(str(path), int(mapped.offset), tuple(int(s) for s in mapped.shape), mapped.dtype.str)
-        finally:
-            del mapped  # drops the mapping; only the header was ever read
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def read(self, index: int) -> np.ndarray:
-        """Item ``index`` (shape ``shape[1:]``) by one explicit file read."""
-        dtype = np.dtype(self.dtype)
-        count = int(np.prod(self.shape[1:], dtype=np.int64))
-        nbytes = count * dtype.itemsize
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset + index * nbytes)
-            data = handle.read(nbytes)
-        if len(data) != nbytes:
-            raise BadInputError(self.path, f"truncated: item {index} needs {nbytes} bytes, got {len(data)}")
-        return np.frombuffer(data, dtype=dtype, count=count).reshape(self.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -240,24 +196,10 @@ def fold_number(files: FoldFiles, length: int) -> int:
     return by_name
 
 
-def exact_cast(values: np.ndarray, dtype: type, path: str, what: str) -> np.ndarray:
-    """Cast ``values`` to an integer ``dtype`` exactly: every value must be an integer in its range."""
-    if values.dtype == dtype:
-        return values
-    limits = np.iinfo(dtype)
-    low, high = max(limits.min, 0), limits.max
-    # In range (NaN fails both comparisons) and unchanged by the cast = integral.
-    if not (values.min() >= low and values.max() <= high):
-        raise BadInputError(path, f"{what}: values outside {low}..{high} (min {values.min()}, max {values.max()})")
-    cast = values.astype(dtype)
-    if not np.array_equal(cast, values):
-        bad = values[cast != values].ravel()[:3]
-        raise BadInputError(path, f"{what}: values are not integers in {low}..{high} (e.g. {bad.tolist()})")
-    return cast
-
-
 def count_components(plane: np.ndarray) -> dict[int, int]:
     """Upstream id -> number of 8-connected components, for every id of one channel."""
+    from scipy import ndimage  # imported here: keeps the registry import (and `list`) fast
+
     labels, upstream = plane, None
     if plane.max() > 65535:
         # find_objects allocates one slot per label value up to the maximum: compact huge ids.
@@ -272,13 +214,23 @@ def count_components(plane: np.ndarray) -> dict[int, int]:
 
 
 class PanNuke(Source):
-    name = "PanNuke"
-    homepage = "https://warwick.ac.uk/fac/cross_fac/tia/data/pannuke"
-    citation = CITATION
-    license = "CC-BY-NC-SA-4.0"
-    description = (
-        "PanNuke: 256x256 H&E patches at 40x from 19 tissues, nuclei in 5 classes (neoplastic, "
-        "inflammatory, connective, dead, epithelial); 3 folds of 2656 / 2523 / 2722 patches."
+    info = SourceInfo(
+        name="PanNuke",
+        title="PanNuke: 19 tissues, 256x256 patches at 40x, 5 classes; 3 folds",
+        homepage="https://warwick.ac.uk/fac/cross_fac/tia/data/pannuke",
+        citation=CITATION,
+        license="CC-BY-NC-SA-4.0",
+        doc="pannuke",
+        modality="histology",
+        stain="H&E",
+        organ="19 tissue types",
+        magnification=40.0,
+        classes=tuple(ClassInfo(name, channel, name) for channel, name in enumerate(CLASS_CHANNELS)),
+        metrics=("bpq", "mpq", "mpq_plus", "pq", "aji", "dice"),
+        description=(
+            "PanNuke: 256x256 H&E patches at 40x from 19 tissues, nuclei in 5 classes (neoplastic, "
+            "inflammatory, connective, dead, epithelial); 3 folds of 2656 / 2523 / 2722 patches."
+        ),
     )
     manual_instructions = """
 Alternative: the Kaggle mirror (needs a Kaggle login), three data sets:
@@ -473,5 +425,6 @@ CONFIGS = (
         PanNuke,
         {"fold": "protocol"},
         "PanNuke, official protocol: train = fold 1, validation = fold 2, test = fold 3.",
+        splits=("train", "validation", "test"),
     ),
 )

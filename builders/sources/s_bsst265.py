@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..base import BadInputError, ConfigSpec, Download, Item, MissingDataError, is_skipped_item, skipped_item
+from ..catalog import SourceInfo
 from ..formats.folder import FolderSource
 from ..formats.naming import natural_key
 
@@ -89,14 +90,20 @@ def magnification_of(text: str) -> float | None:
 
 
 class SBSST265(FolderSource):
-    name = "S-BSST265"
-    homepage = "https://www.ebi.ac.uk/biostudies/studies/S-BSST265"
-    citation = CITATION
-    license = "CC0-1.0"  # stated in the dataset's README.txt
-    description = (
-        "S-BSST265 (Kromp et al. 2020): 79 fluorescence images of nuclei (neuroblastoma and other tumour "
-        "sections, cytospins, touch imprints, HaCaT cell line), 10x-63x, widefield and confocal; expert "
-        "instance labels; the authors' train/test split."
+    info = SourceInfo(
+        name="S-BSST265",
+        title="Kromp et al. 2020: 79 fluorescence nucleus images (tumour sections, cytospins, cell line), the authors' train/test split",
+        homepage="https://www.ebi.ac.uk/biostudies/studies/S-BSST265",
+        citation=CITATION,
+        license="CC0-1.0",  # stated in the dataset's README.txt
+        doc="s_bsst265",
+        modality="fluorescence",
+        stain="DAPI",
+        description=(
+            "S-BSST265 (Kromp et al. 2020): 79 fluorescence images of nuclei (neuroblastoma and other tumour "
+            "sections, cytospins, touch imprints, HaCaT cell line), 10x-63x, widefield and confocal; expert "
+            "instance labels; the authors' train/test split."
+        ),
     )
     downloads = (
         Download(
@@ -173,5 +180,6 @@ CONFIGS = (
         SBSST265,
         {},
         "S-BSST265 (Kromp et al. 2020): 79 annotated fluorescence nucleus images, the authors' train/test split.",
+        splits=("train", "test"),
     ),
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import ConfigSpec, Download, Item
+from ..catalog import SourceInfo
 from ..formats.folder import FolderSource
 from ..formats.histology import HE_METADATA
 from ..formats.pixels import without_constant_alpha
@@ -42,14 +43,22 @@ CITATION = """@article{naylor2019segmentation,
 }"""
 
 class TNBC(FolderSource):
-    name = "TNBC_NucleiSegmentation"
-    homepage = "https://zenodo.org/records/1175282"
-    citation = CITATION
-    # Stated on the dataset's v1.1 Zenodo record (2579118); see docs/sources/tnbc.md.
-    license = "CC-BY-4.0"
-    description = (
-        "TNBC (Naylor et al.): 50 H&E crops of 512x512 from 11 triple-negative breast cancer patients "
-        "(one slide each), binary nucleus masks split into connected components (touching nuclei merge)."
+    info = SourceInfo(
+        name="TNBC_NucleiSegmentation",
+        title="TNBC (Naylor et al.): 50 H&E crops, binary masks -> connected components",
+        homepage="https://zenodo.org/records/1175282",
+        citation=CITATION,
+        # Stated on the dataset's v1.1 Zenodo record (2579118); see docs/sources/tnbc.md.
+        license="CC-BY-4.0",
+        doc="tnbc",
+        modality="histology",
+        stain="H&E",
+        organ="breast",
+        magnification=40.0,
+        description=(
+            "TNBC (Naylor et al.): 50 H&E crops of 512x512 from 11 triple-negative breast cancer patients "
+            "(one slide each), binary nucleus masks split into connected components (touching nuclei merge)."
+        ),
     )
     downloads = (
         Download(

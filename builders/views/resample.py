@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy import sparse
 
 from .. import rle
 from ..base import CountedNote, Sample, logger
@@ -94,13 +94,15 @@ def _overlap(n_in: int, n_out: int, outputs: np.ndarray, inputs: np.ndarray) -> 
     return np.clip(hi - lo, 0, None).astype(np.float64)
 
 
-def area_weights(n_in: int, n_out: int) -> sparse.csr_matrix:
+def area_weights(n_in: int, n_out: int) -> Any:
     """(n_out, n_in) sparse overlaps along one axis (see :func:`_overlap`); rows sum to n_in."""
     outputs = np.arange(n_out, dtype=np.int64)
     first = outputs * n_in // n_out
     counts = ((outputs + 1) * n_in - 1) // n_out - first + 1
     rows = np.repeat(outputs, counts)
     cols = np.repeat(first, counts) + run_ranks(counts)
+    from scipy import sparse  # imported here: keeps the registry import (and `list`) fast
+
     return sparse.csr_matrix((_overlap(n_in, n_out, rows, cols), (rows, cols)), shape=(n_out, n_in))
 
 

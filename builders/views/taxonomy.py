@@ -1,8 +1,8 @@
 """Harmonised classes: map every config's categories onto one shared coarse taxonomy.
 
-Every instance config keeps its own categories (``objects.category`` indexes
-:data:`schema.CATEGORIES`). To train on a mix of configs with one ClassLabel, map them
-onto a taxonomy of :data:`TAXONOMIES` (docs/views.md):
+Every instance config keeps its own categories (``objects.category`` is a ClassLabel of the
+classes its source declares, builders/catalog.py). To train on a mix of configs with one
+ClassLabel, map them onto a taxonomy of :data:`TAXONOMIES` (docs/views.md):
 
 * ``binary``: ``nucleus`` for every nucleus (segmentation / detection without types).
 * ``pannuke``: PanNuke's five classes; index 0-4 = PanNuke mask channels 0-4. A nucleus
@@ -10,9 +10,12 @@ onto a taxonomy of :data:`TAXONOMIES` (docs/views.md):
   zero weight in a classification loss. It is *not* PanNuke's channel 5, which is background.
 
 Every taxonomy ends with ``ambiguous``: the don't-care regions some sources mark (MoNuSAC
-ambiguous areas, NuInsSeg / CryoNuSeg vague areas). They are ``iscrowd`` objects and stay
-in a class of their own in every taxonomy, so a harmonised dataset never counts them as
-nuclei (not even under ``binary``); ignore them in losses and metrics as COCO does crowds.
+ambiguous areas, NuInsSeg vague areas). They are ``iscrowd`` objects and stay in a class
+of their own in every taxonomy, so a harmonised dataset never counts them as nuclei (not
+even under ``binary``); ignore them in losses and metrics as COCO does crowds.
+
+The mapping is not kept here: each class's group is declared once, in its source's class
+table (``ClassInfo.pannuke``), and read from the shared vocabulary (:mod:`..catalog`).
 
 Plain functions (:func:`category_lookup`, :func:`harmonise_objects`) for code that
 assembles records itself (e.g. an interleaved ``all_nuclei`` mix), and :func:`harmonise`
@@ -26,74 +29,33 @@ from typing import Any
 
 from datasets import ClassLabel, Features, List
 
-from ..schema import CATEGORIES, instance_features
+from ..catalog import TAXONOMIES, taxonomy_class
+from ..schema import instance_features
 
-#: taxonomy -> its class names (the ClassLabel of a harmonised dataset).
-TAXONOMIES: dict[str, tuple[str, ...]] = {
-    "binary": ("nucleus", "ambiguous"),
-    "pannuke": ("neoplastic", "inflammatory", "connective", "dead", "epithelial", "unclassified", "ambiguous"),
-}
-
-#: Categories of don't-care regions (always iscrowd objects): their own class in every taxonomy.
-DONT_CARE: tuple[str, ...] = ("ambiguous",)
-
-#: category name -> PanNuke class. The schema's categories, plus the cell types other public
-#: sets use, grouped as PanNuke groups them (Gamper et al. 2020), ready for new readers.
-PANNUKE_CLASS: dict[str, str] = {
-    "nucleus": "unclassified",
-    "neoplastic": "neoplastic",
-    "inflammatory": "inflammatory",
-    "connective": "connective",
-    "dead": "dead",
-    "epithelial": "epithelial",
-    # synonyms / finer types of other data sets
-    "tumor": "neoplastic",
-    "malignant_epithelial": "neoplastic",
-    "lymphocyte": "inflammatory",
-    "plasma_cell": "inflammatory",
-    "neutrophil": "inflammatory",
-    "eosinophil": "inflammatory",
-    "macrophage": "inflammatory",
-    "fibroblast": "connective",
-    "endothelial": "connective",
-    "muscle": "connective",
-    "necrotic": "dead",
-    "apoptotic": "dead",
-    "healthy_epithelial": "epithelial",
-    # the names appended to schema.CATEGORIES in 0.2.0 (Lizard, CoNSeP, MoNuSAC, ...)
-    "plasma": "inflammatory",
-    "healthy epithelial": "epithelial",
-    "dysplastic/malignant epithelial": "neoplastic",
-    "other": "unclassified",
-    # don't-care regions are iscrowd objects: their own class, never a nucleus
-    "ambiguous": "ambiguous",
-}
+__all__ = ["TAXONOMIES", "category_lookup", "harmonise", "harmonise_objects", "harmonised_features", "harmonised_name"]
 
 
 def harmonised_name(category: str, taxonomy: str) -> str:
     """The class of ``taxonomy`` that category ``category`` (a name) maps to."""
-    _check_taxonomy(taxonomy)
-    if category in DONT_CARE:
-        return category
-    if taxonomy == "binary":
-        return "nucleus"
-    try:
-        return PANNUKE_CLASS[category]
-    except KeyError:
-        raise KeyError(f"category {category!r} has no {taxonomy} class; add it to taxonomy.PANNUKE_CLASS") from None
+    return taxonomy_class(category, _check_taxonomy(taxonomy))
 
 
-def category_lookup(taxonomy: str, categories: Sequence[str] = CATEGORIES) -> list[int]:
+def category_lookup(taxonomy: str, categories: Sequence[str]) -> list[int]:
     """``lookup[i]`` = index in ``TAXONOMIES[taxonomy]`` of category index ``i`` of ``categories``."""
     names = TAXONOMIES[_check_taxonomy(taxonomy)]
     return [names.index(harmonised_name(category, taxonomy)) for category in categories]
 
 
 def harmonise_objects(
-    objects: Sequence[Mapping[str, Any]], taxonomy: str, lookup: Sequence[int] | None = None
+    objects: Sequence[Mapping[str, Any]], taxonomy: str, categories: Sequence[str] | None = None,
+    lookup: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Copies of ``objects`` (schema records) with ``category`` re-indexed into the taxonomy."""
-    lookup = category_lookup(taxonomy) if lookup is None else lookup
+    """Copies of ``objects`` (records of a config with class names ``categories``) with
+    ``category`` re-indexed into the taxonomy (give ``lookup`` instead to reuse one)."""
+    if lookup is None:
+        if categories is None:
+            raise ValueError("harmonise_objects needs the config's class names (categories) or a lookup")
+        lookup = category_lookup(taxonomy, categories)
     return [{**obj, "category": lookup[obj["category"]]} for obj in objects]
 
 
@@ -118,13 +80,21 @@ def harmonise(dataset: Any, taxonomy: str = "binary") -> Any:
     """
     if isinstance(dataset, dict):  # DatasetDict, IterableDatasetDict or a plain dict of splits
         return type(dataset)({split: harmonise(part, taxonomy) for split, part in dataset.items()})
-    lookup = category_lookup(taxonomy)
+    lookup = category_lookup(taxonomy, _category_names(dataset.features))
     features = harmonised_features(taxonomy, dataset.features)
 
     def remap(batch: list[list[dict[str, Any]]]) -> dict[str, list[list[dict[str, Any]]]]:
-        return {"objects": [harmonise_objects(objects, taxonomy, lookup) for objects in batch]}
+        return {"objects": [harmonise_objects(objects, taxonomy, lookup=lookup) for objects in batch]}
 
     return dataset.map(remap, input_columns="objects", batched=True, features=features)
+
+
+def _category_names(features: Features | None) -> list[str]:
+    """The class names of a dataset's ``objects.category`` ClassLabel."""
+    objects = (features or {}).get("objects")
+    if not isinstance(objects, List) or not isinstance(objects.feature.get("category"), ClassLabel):
+        raise ValueError("harmonise works on instance records (objects with a category), not on tissue regions")
+    return list(objects.feature["category"].names)
 
 
 def _check_taxonomy(taxonomy: str) -> str:
