@@ -262,7 +262,9 @@ def default_report_seconds(working_dir: Path, repeat: int = 3) -> tuple[float, f
         pred = Path(scratch) / "pred"
         pred.mkdir()
         Image.fromarray(label_map.astype(np.uint16)).save(pred / f"{record['image_id']}.png")
-        command = [sys.executable, "-m", "nuclei_collection", "evaluate", "nucleisegmentationbenchmark",
+        # The installed command's entry point (pyproject [project.scripts]): app.cli.main.
+        entry = "from nuclei_collection_builders.app.cli import main; raise SystemExit(main())"
+        command = [sys.executable, "-c", entry, "evaluate", "nucleisegmentationbenchmark",
                    "--pred", str(pred), "--data-dir", str(data_dir), "--split", "train",
                    "--out", str(Path(scratch) / "report")]  # fmt: skip
         best, best_cpu, output = float("inf"), float("inf"), ""
