@@ -21,10 +21,10 @@ other jobs on the machine disturb the ratios less than wall-clock times would.
 from __future__ import annotations
 
 import argparse
-import colorsys
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,47 +44,15 @@ from nuclei_collection_builders.raster import read_mask, read_png_verbatim
 from nuclei_collection_builders.runs import _grey8_png_rows, mask_file_runs
 from nuclei_collection_builders.sources import dsb2018, prepare
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the pre-change rules
+from dsb_previous import previous_modality_of, previous_nuclei_class_of  # noqa: E402
+
 PROJECT = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("NUCLEI_REALDATA", PROJECT.parent / "shared" / "realdata"))
 SIZES = ((256, 256), (256, 320), (260, 347), (256, 256), (520, 696), (256, 256), (1024, 1024), (256, 320))
 
 
 # --------------------------------------------------------------------------- the baseline (pre-issue-19 code)
-
-
-def previous_modality_of(pixels: np.ndarray) -> str:
-    rgb = modality.rgb_8bit(pixels[::4, ::4]).astype(np.float32)
-    brightness = float(np.median(rgb.mean(axis=-1)))
-    if brightness < modality.DARK_BACKGROUND_MAX:
-        return "fluorescence"
-    spread = float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
-    return "brightfield" if spread < modality.GREY_SPREAD_MAX else "histology"
-
-
-def _previous_colour_name(colour: np.ndarray, other: np.ndarray) -> str:
-    if float(colour.max() - colour.min()) >= dsb2018.CHROMA_MIN:
-        hue = 360.0 * colorsys.rgb_to_hsv(*(float(c) / 255.0 for c in colour))[0]
-        return next(name for limit, name in dsb2018.HUE_NAMES if hue < limit)
-    level, other_level = float(colour.mean()), float(other.mean())
-    if level > other_level + dsb2018.GREY_MARGIN:
-        return "white"
-    if level < other_level - dsb2018.GREY_MARGIN:
-        return "black"
-    return "grey"
-
-
-def previous_nuclei_class_of(pixels: np.ndarray, nuclei: np.ndarray) -> str | None:
-    nuclei = np.asarray(nuclei, dtype=bool)
-    if not nuclei.any():
-        return None
-    rgb = modality.rgb_8bit(pixels)
-    foreground = np.median(rgb[nuclei], axis=0)
-    background = np.median(rgb[~nuclei], axis=0) if not nuclei.all() else foreground
-    coverage = float(nuclei.mean())
-    density = next(name for limit, name in dsb2018.DENSITY_NAMES if coverage < limit)
-    height, width = nuclei.shape
-    fg, bg = _previous_colour_name(foreground, background), _previous_colour_name(background, foreground)
-    return f"{fg}_{bg}_{width}_{height}_{density}"
 
 
 def previous_read(self, item) -> Sample:

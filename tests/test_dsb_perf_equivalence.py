@@ -11,65 +11,25 @@
 
 from __future__ import annotations
 
-import colorsys
 import struct
 import zlib
 
 import numpy as np
 import pytest
+from dsb_previous import previous_modality_of, previous_nuclei_class_of
 from PIL import Image
 
 from conftest import realdata_path
 from nuclei_collection_builders import rle
 from nuclei_collection_builders.base import BadInputError
 from nuclei_collection_builders.formats.modality import (
-    DARK_BACKGROUND_MAX,
-    GREY_SPREAD_MAX,
     histogram_median,
     modality_of,
-    rgb_8bit,
 )
 from nuclei_collection_builders.raster import read_mask
 from nuclei_collection_builders.runs import mask_file_runs
 from nuclei_collection_builders.sources import dsb2018
 from nuclei_collection_builders.sources.dsb2018 import nuclei_class_of
-
-# --------------------------------------------------------------------------- the old rules, verbatim
-
-
-def old_modality_of(pixels: np.ndarray) -> str:
-    rgb = rgb_8bit(pixels[::4, ::4]).astype(np.float32)
-    brightness = float(np.median(rgb.mean(axis=-1)))
-    if brightness < DARK_BACKGROUND_MAX:
-        return "fluorescence"
-    spread = float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
-    return "brightfield" if spread < GREY_SPREAD_MAX else "histology"
-
-
-def old_colour_name(colour: np.ndarray, other: np.ndarray) -> str:
-    if float(colour.max() - colour.min()) >= dsb2018.CHROMA_MIN:
-        hue = 360.0 * colorsys.rgb_to_hsv(*(float(c) / 255.0 for c in colour))[0]
-        return next(name for limit, name in dsb2018.HUE_NAMES if hue < limit)
-    level, other_level = float(colour.mean()), float(other.mean())
-    if level > other_level + dsb2018.GREY_MARGIN:
-        return "white"
-    if level < other_level - dsb2018.GREY_MARGIN:
-        return "black"
-    return "grey"
-
-
-def old_nuclei_class_of(pixels: np.ndarray, nuclei: np.ndarray) -> str | None:
-    nuclei = np.asarray(nuclei, dtype=bool)
-    if not nuclei.any():
-        return None
-    rgb = rgb_8bit(pixels)
-    foreground = np.median(rgb[nuclei], axis=0)
-    background = np.median(rgb[~nuclei], axis=0) if not nuclei.all() else foreground
-    coverage = float(nuclei.mean())
-    density = next(name for limit, name in dsb2018.DENSITY_NAMES if coverage < limit)
-    height, width = nuclei.shape
-    return f"{old_colour_name(foreground, background)}_{old_colour_name(background, foreground)}_{width}_{height}_{density}"
-
 
 # --------------------------------------------------------------------------- medians
 
@@ -120,14 +80,14 @@ def test_nuclei_class_equals_the_old_median_rule(kind):
         if trial % 7 == 0:  # even pixel counts inside and outside
             nuclei = np.zeros((height, width), bool)
             nuclei.reshape(-1)[: 2 * ((height * width) // 4)] = True
-        assert nuclei_class_of(pixels, nuclei) == old_nuclei_class_of(pixels, nuclei), (kind, trial)
+        assert nuclei_class_of(pixels, nuclei) == previous_nuclei_class_of(pixels, nuclei), (kind, trial)
 
 
 def test_nuclei_class_of_empty_and_full_masks():
     pixels = np.full((6, 8, 3), 120, np.uint8)
     assert nuclei_class_of(pixels, np.zeros((6, 8), bool)) is None
     full = np.ones((6, 8), bool)
-    assert nuclei_class_of(pixels, full) == old_nuclei_class_of(pixels, full)
+    assert nuclei_class_of(pixels, full) == previous_nuclei_class_of(pixels, full)
 
 
 @pytest.mark.parametrize("kind", ["grey", "rgb", "rgba", "grey_rgb", "uint16", "la"])
@@ -138,7 +98,7 @@ def test_modality_equals_the_old_median_rule(kind):
         pixels = _random_image(rng, height, width, kind)
         if trial % 2:  # around the brightness threshold (100) and the grey spread (2)
             pixels = (pixels // 8 + 84).astype(pixels.dtype) if kind != "uint16" else pixels
-        assert modality_of(pixels) == old_modality_of(pixels), (kind, trial)
+        assert modality_of(pixels) == previous_modality_of(pixels), (kind, trial)
 
 
 def test_modality_threshold_ties_of_an_even_count():
@@ -146,7 +106,7 @@ def test_modality_threshold_ties_of_an_even_count():
     pixels = np.zeros((2, 5, 3), np.uint8)
     pixels[0, 0], pixels[0, 4] = 99, 101
     pixels[1, 0], pixels[1, 4] = 99, 101  # sampled: [::4, ::4] -> (1, 2) pixels: 99, 101
-    assert modality_of(pixels) == old_modality_of(pixels) != "fluorescence"
+    assert modality_of(pixels) == previous_modality_of(pixels) != "fluorescence"
 
 
 # --------------------------------------------------------------------------- mask PNGs -> runs
@@ -305,8 +265,8 @@ def test_real_dsb_nuclei_class_and_modality_equal_the_old_rule():
         nuclei = np.zeros(pixels.shape[:2], bool)
         for path in sorted((folder / "masks").glob("*.png")):
             nuclei |= np.asarray(Image.open(path)) != 0
-        assert nuclei_class_of(pixels, nuclei) == old_nuclei_class_of(pixels, nuclei)
-        assert modality_of(pixels) == old_modality_of(pixels)
+        assert nuclei_class_of(pixels, nuclei) == previous_nuclei_class_of(pixels, nuclei)
+        assert modality_of(pixels) == previous_modality_of(pixels)
 
 
 def test_dsb_reader_objects_equal_the_stacked_masks(tmp_path):
@@ -328,8 +288,8 @@ def test_dsb_reader_objects_equal_the_stacked_masks(tmp_path):
         nuclei = np.zeros(shape, bool)
         for p in paths:
             nuclei |= read_mask(p, shape)
-        assert sample.metadata["nuclei_class"] == old_nuclei_class_of(sample.image, nuclei)
-        assert sample.metadata["modality"] == old_modality_of(sample.image)
+        assert sample.metadata["nuclei_class"] == previous_nuclei_class_of(sample.image, nuclei)
+        assert sample.metadata["modality"] == previous_modality_of(sample.image)
 
 
 def test_mask_paths_are_plain_files(tmp_path):
