@@ -52,9 +52,10 @@ from ..base import (
     relative_posix,
     search_dirs,
 )
-from ..catalog import ClassInfo, SourceInfo
+from ..catalog import SourceInfo
 from ..formats.histology import he_metadata
 from ..formats.instances import label_instances
+from ..formats.lizard_classes import CLASS_OF_CODE, LIZARD_CLASSES
 from ..npy import NpyArray, exact_cast
 
 CITATION = """@article{graham2024conic,
@@ -78,15 +79,8 @@ CITATION = """@article{graham2024conic,
   year      = {2021}
 }"""
 
-#: Class channel code -> category (CoNIC notebooks/data.ipynb; Lizard's names and groups).
-CLASSES: dict[int, str] = {
-    1: "neutrophil",
-    2: "epithelial",
-    3: "lymphocyte",
-    4: "plasma",
-    5: "eosinophil",
-    6: "connective",
-}
+#: Class channel code -> category (formats/lizard_classes.py: the table Lizard and CoNIC share)
+CLASSES: dict[int, str] = CLASS_OF_CODE
 #: counts.csv header, in this order (extract_patches.py writes the columns so).
 COUNT_COLUMNS: tuple[str, ...] = tuple(CLASSES.values())
 #: patch_info.csv's one column.
@@ -278,15 +272,7 @@ class CoNIC(Source):
         organ="colon",
         mpp=0.5,
         magnification=20.0,
-        # The names and PanNuke groups Lizard declares (the same cells, the same codes).
-        classes=(
-            ClassInfo("neutrophil", 1, "inflammatory"),
-            ClassInfo("epithelial", 2, "epithelial"),
-            ClassInfo("lymphocyte", 3, "inflammatory"),
-            ClassInfo("plasma", 4, "inflammatory"),
-            ClassInfo("eosinophil", 5, "inflammatory"),
-            ClassInfo("connective", 6, "connective"),
-        ),
+        classes=LIZARD_CLASSES,  # Lizard's table: the same cells, the same codes
         metrics=("mpq_plus", "mpq", "pq"),
         description=(
             "CoNIC challenge data (Graham et al. 2024): 4,981 patches of 256x256 cut from the Lizard colon H&E "

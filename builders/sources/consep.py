@@ -37,16 +37,20 @@ CITATION = """@article{graham2019hovernet,
   doi     = {10.1016/j.media.2019.101563}
 }"""
 
-#: ``inst_type`` / ``type_map`` code -> category, per option ``classes`` (README.txt).
-ORIGINAL: dict[int, str] = {
-    1: "other",
-    2: "inflammatory",
-    3: "healthy epithelial",
-    4: "dysplastic/malignant epithelial",
-    5: "fibroblast",
-    6: "muscle",
-    7: "endothelial",
-}
+#: The 7 classes of README.txt by ``inst_type`` / ``type_map`` code (index = code: code 0,
+#: "no type given", becomes the generic ``nucleus``).
+CLASSES: tuple[ClassInfo, ...] = (
+    ClassInfo("nucleus", 0, "unclassified", description="inst_type 0: no type given"),
+    ClassInfo("other", 1, "unclassified"),
+    ClassInfo("inflammatory", 2, "inflammatory"),
+    ClassInfo("healthy epithelial", 3, "epithelial"),
+    ClassInfo("dysplastic/malignant epithelial", 4, "neoplastic"),
+    ClassInfo("fibroblast", 5, "connective"),
+    ClassInfo("muscle", 6, "connective"),
+    ClassInfo("endothelial", 7, "connective"),
+)
+#: ``inst_type`` / ``type_map`` code -> category, per option ``classes`` (derived from the tables).
+ORIGINAL: dict[int, str] = {int(c.upstream): c.name for c in CLASSES if c.upstream != 0}
 #: The paper's grouping (3 & 4 -> epithelial, 5, 6 & 7 -> spindle-shaped); the collection
 #: calls spindle-shaped cells (fibroblast, muscle, endothelial) "connective", as PanNuke and Lizard do.
 GROUPED: dict[int, str] = {1: "other", 2: "inflammatory", 3: "epithelial", 4: "epithelial"} | dict.fromkeys(
@@ -87,16 +91,7 @@ class CoNSeP(MatTileSource):
         organ="colon",
         mpp=0.25,
         magnification=40.0,
-        classes=(
-            ClassInfo("nucleus", 0, "unclassified", description="inst_type 0: no type given"),
-            ClassInfo("other", 1, "unclassified"),
-            ClassInfo("inflammatory", 2, "inflammatory"),
-            ClassInfo("healthy epithelial", 3, "epithelial"),
-            ClassInfo("dysplastic/malignant epithelial", 4, "neoplastic"),
-            ClassInfo("fibroblast", 5, "connective"),
-            ClassInfo("muscle", 6, "connective"),
-            ClassInfo("endothelial", 7, "connective"),
-        ),
+        classes=CLASSES,
         option_classes=GROUPED_CLASSES,
         metrics=("pq", "mpq", "aji", "dice", "f1"),
         description=(

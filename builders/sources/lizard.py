@@ -32,9 +32,10 @@ from ..base import (
     search_dirs,
     sorted_files,
 )
-from ..catalog import ClassInfo, SourceInfo
+from ..catalog import SourceInfo
 from ..formats.histology import HE_METADATA
 from ..formats.instances import label_instances
+from ..formats.lizard_classes import CLASS_OF_CODE, LIZARD_CLASSES
 from ..formats.matfile import MatTileSource, load_mat, mat_label_map, mat_vector
 
 CITATION = """@inproceedings{graham2021lizard,
@@ -50,16 +51,8 @@ CITATION = """@inproceedings{graham2021lizard,
   archivePrefix = {arXiv}
 }"""
 
-#: ``class`` code -> category (CoNIC notebooks/data.ipynb; the release README lists code 5
-#: as "Neutrophil" a second time, a typo: 5 is eosinophil).
-CLASSES: dict[int, str] = {
-    1: "neutrophil",
-    2: "epithelial",
-    3: "lymphocyte",
-    4: "plasma",
-    5: "eosinophil",
-    6: "connective",
-}
+#: ``class`` code -> category (formats/lizard_classes.py: the table Lizard and CoNIC share)
+CLASSES: dict[int, str] = CLASS_OF_CODE
 #: info.csv ``Split`` value -> split name
 FOLDS: dict[str, str] = {"1": "fold1", "2": "fold2", "3": "fold3"}
 IMAGE_DIR = re.compile(r"lizard_images\d*", re.IGNORECASE)
@@ -88,14 +81,7 @@ class Lizard(MatTileSource):
         stain="H&E",
         organ="colon",
         magnification=20.0,
-        classes=(
-            ClassInfo("neutrophil", 1, "inflammatory"),
-            ClassInfo("epithelial", 2, "epithelial"),
-            ClassInfo("lymphocyte", 3, "inflammatory"),
-            ClassInfo("plasma", 4, "inflammatory"),
-            ClassInfo("eosinophil", 5, "inflammatory"),
-            ClassInfo("connective", 6, "connective"),
-        ),
+        classes=LIZARD_CLASSES,
         metrics=("pq", "mpq_plus", "mpq", "aji", "dice"),
         description=(
             "Lizard (Graham et al. 2021): 238 colon H&E regions at 20x (from CoNSeP, CRAG, DigestPath, GlaS, "

@@ -67,16 +67,19 @@ TRAIN_DIR = "MoNuSAC_images_and_annotations"
 TEST_DIR = "MoNuSAC Testing Data and Annotations"
 SPLIT_DIRS = {TRAIN_DIR: "train", TEST_DIR: "test"}
 
+#: The classes, by their name in the XML (``Attribute Name``): the four cell types and the
+#: test set's ambiguous areas.
+CLASSES: tuple[ClassInfo, ...] = (
+    ClassInfo("epithelial", "Epithelial", "epithelial"),
+    ClassInfo("lymphocyte", "Lymphocyte", "inflammatory"),
+    ClassInfo("neutrophil", "Neutrophil", "inflammatory"),
+    ClassInfo("macrophage", "Macrophage", "inflammatory"),
+    ambiguous("Ambiguous", "ambiguous areas (don't care)"),
+)
 #: Class name as written in the XML (lower case, single spaces) -> collection category.
-CLASS_CATEGORIES = {
-    "epithelial": "epithelial",
-    "lymphocyte": "lymphocyte",
-    "neutrophil": "neutrophil",
-    "macrophage": "macrophage",
-    "ambiguous": "ambiguous",
-}
+CLASS_CATEGORIES: dict[str, str] = {str(c.upstream).lower(): c.name for c in CLASSES}
 #: Regions of these classes are don't-care areas (iscrowd), never nuclei.
-CROWD_CLASSES = frozenset({"ambiguous"})
+CROWD_CLASSES = frozenset(c.name for c in CLASSES if c.crowd)
 
 #: Patients with sub-images in both the train and the test set (torch-em ORGAN_SPLITS, from
 #: the challenge's data description).
@@ -158,13 +161,7 @@ class MoNuSAC(Source):
         stain="H&E",
         organ="lung, kidney, breast, prostate",
         magnification=40.0,
-        classes=(
-            ClassInfo("epithelial", "Epithelial", "epithelial"),
-            ClassInfo("lymphocyte", "Lymphocyte", "inflammatory"),
-            ClassInfo("neutrophil", "Neutrophil", "inflammatory"),
-            ClassInfo("macrophage", "Macrophage", "inflammatory"),
-            ambiguous("Ambiguous", "ambiguous areas (don't care)"),
-        ),
+        classes=CLASSES,
         metrics=("pq", "mpq", "aji", "dice"),
         description=(
             "MoNuSAC 2020 (Verma et al.): H&E sub-images of 40x TCGA slides (lung, kidney, breast, prostate), "
