@@ -65,3 +65,14 @@ def test_declared_splits_are_the_splits_the_reader_lists(config, tmp_path):
     prepared = prepare(config, tmp_path / "raw")
     listed = tuple(split for split, items in prepared.splits.items() if items)
     assert listed == CONFIG_SPECS[config].splits
+
+
+def test_list_verbose_shows_each_configs_declared_facts():
+    from nuclei_collection_builders.app.cli import config_lines
+
+    text = " ".join(" ".join(config_lines(100, full=True)).split())
+    for name, spec in CONFIG_SPECS.items():
+        if spec.source.classes_need_data:
+            continue
+        expected = f"splits: {', '.join(spec.splits)}; classes: {', '.join(spec.make_source().class_names())};"
+        assert expected in text, name

@@ -201,19 +201,40 @@ def config_lines(columns: int, full: bool = False) -> list[str]:
         description = " ".join(spec.description.split())
         if full:
             lines.append(head.rstrip())
-            lines += textwrap.wrap(
-                description,
-                width=max(columns, 24),
-                initial_indent="    ",
-                subsequent_indent="    ",
-                break_on_hyphens=False,  # licence ids (CC-BY-4.0) and names stay whole
-            )
+            for text in (description, _declared_facts(spec)):
+                lines += textwrap.wrap(
+                    text,
+                    width=max(columns, 24),
+                    initial_indent="    ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,  # licence ids (CC-BY-4.0) and names stay whole
+                )
         elif columns - len(head) >= 20:
             lines.append(head + textwrap.shorten(description, width=columns - len(head), placeholder=" ..."))
         else:  # a long licence leaves no room: the description goes below it
             lines.append(head.rstrip())
             lines.append("    " + textwrap.shorten(description, width=max(columns - 4, 20), placeholder=" ..."))
     return lines
+
+
+def _declared_facts(spec: Any) -> str:
+    """``list -v``'s second line: what the source declares (splits, classes, modality, scale, metrics)."""
+    info = spec.info
+    classes = "from the JSON" if spec.source.classes_need_data else ", ".join(spec.make_source().class_names())
+    scale = ", ".join(
+        f"{label} {value:g}" if isinstance(value, float) else f"{label} {value}"
+        for label, value in (("µm/px", info.mpp), ("magnification", info.magnification))
+        if value is not None
+    )
+    parts = [
+        f"splits: {', '.join(spec.splits)}",
+        f"classes: {classes}",
+        f"modality: {info.modality}" + (f" ({info.stain})" if info.stain else ""),
+        *([scale] if scale else []),
+        f"metrics: {', '.join(info.metrics)}",
+        f"guide: docs/sources/{info.doc}.md" if info.doc != "coco" else "guide: docs/coco.md",
+    ]
+    return "; ".join(parts) + "."
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
