@@ -16,7 +16,7 @@ everywhere, and each declares its PanNuke group once (checked by :func:`register
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: Harmonised taxonomies: name -> class names (the ClassLabel of a harmonised dataset).
 #: ``pannuke`` index 0-4 = PanNuke mask channels 0-4; ``unclassified`` (a nucleus of no or
@@ -95,11 +95,14 @@ class SourceInfo:
     kind: str = "instance"
     metrics: tuple[str, ...] = ("pq", "aji", "dice", "f1")
     annotation: str = "complete"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
             raise ValueError(f"{self.name}: modality {self.modality!r} is not one of {MODALITIES}")
+        if self.kind not in ("instance", "semantic"):
+            raise ValueError(f"{self.name}: kind {self.kind!r} is not 'instance' or 'semantic'")
+        if self.annotation not in ("complete", "partial"):
+            raise ValueError(f"{self.name}: annotation {self.annotation!r} is not 'complete' or 'partial'")
         names = [c.name for c in self.classes]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: class names repeat in {names}")
@@ -107,10 +110,6 @@ class SourceInfo:
     @property
     def class_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.classes)
-
-    def class_table(self) -> list[tuple[int, str, str, str]]:
-        """(index, name, upstream code, pannuke group) rows, for docs."""
-        return [(i, c.name, "" if c.upstream is None else str(c.upstream), c.pannuke) for i, c in enumerate(self.classes)]
 
 
 #: Every class name seen by :func:`register_classes` -> its declaration (the shared vocabulary).
