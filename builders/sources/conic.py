@@ -55,10 +55,11 @@ from ..base import (
 from ..catalog import SourceInfo
 from ..formats.histology import he_metadata
 from ..formats.instances import label_instances
-from ..formats.lizard_classes import CLASS_OF_CODE, LIZARD_CLASSES
+from ..formats.lizard import CLASS_OF_CODE, LIZARD_CITATION, LIZARD_CLASSES
 from ..npy import NpyArray, exact_cast
 
-CITATION = """@article{graham2024conic,
+CITATION = (
+    """@article{graham2024conic,
   title   = {{CoNIC} Challenge: Pushing the frontiers of nuclear detection, segmentation, classification and counting},
   author  = {Graham, Simon and Vu, Quoc Dang and Jahanifar, Mostafa and Weigert, Martin and Schmidt, Uwe
              and Zhang, Wenhua and Zhang, Jun and Yang, Sen and Xiang, Jinxi and Wang, Xiyue and others},
@@ -67,19 +68,12 @@ CITATION = """@article{graham2024conic,
   pages   = {103047},
   year    = {2024},
   doi     = {10.1016/j.media.2023.103047}
-}
-@inproceedings{graham2021lizard,
-  title     = {Lizard: A Large-Scale Dataset for Colonic Nuclear Instance Segmentation and Classification},
-  author    = {Graham, Simon and Jahanifar, Mostafa and Azam, Ayesha and Nimir, Mohammed and Tsang, Yee-Wah
-               and Dodd, Katherine and Hero, Emily and Sahota, Harvir and Tank, Atisha and Benes, Ksenija
-               and Wahab, Noorul and Minhas, Fayyaz and Raza, Shan E Ahmed and El Daly, Hesham
-               and Gopalakrishnan, Kishore and Snead, David and Rajpoot, Nasir},
-  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV) Workshops},
-  pages     = {684--693},
-  year      = {2021}
 }"""
+    + "\n"
+    + LIZARD_CITATION
+)
 
-#: Class channel code -> category (formats/lizard_classes.py: the table Lizard and CoNIC share)
+#: Class channel code -> category (formats/lizard.py: the table Lizard and CoNIC share)
 CLASSES: dict[int, str] = CLASS_OF_CODE
 #: counts.csv header, in this order (extract_patches.py writes the columns so).
 COUNT_COLUMNS: tuple[str, ...] = tuple(CLASSES.values())

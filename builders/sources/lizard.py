@@ -35,23 +35,12 @@ from ..base import (
 from ..catalog import SourceInfo
 from ..formats.histology import HE_METADATA
 from ..formats.instances import label_instances
-from ..formats.lizard_classes import CLASS_OF_CODE, LIZARD_CLASSES
+from ..formats.lizard import CLASS_OF_CODE, LIZARD_CITATION, LIZARD_CLASSES
 from ..formats.matfile import MatTileSource, load_mat, mat_label_map, mat_vector
 
-CITATION = """@inproceedings{graham2021lizard,
-  title     = {Lizard: A Large-Scale Dataset for Colonic Nuclear Instance Segmentation and Classification},
-  author    = {Graham, Simon and Jahanifar, Mostafa and Azam, Ayesha and Nimir, Mohammed and Tsang, Yee-Wah
-               and Dodd, Katherine and Hero, Emily and Sahota, Harvir and Tank, Atisha and Benes, Ksenija
-               and Wahab, Noorul and Minhas, Fayyaz and Raza, Shan E Ahmed and El Daly, Hesham
-               and Gopalakrishnan, Kishore and Snead, David and Rajpoot, Nasir},
-  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV) Workshops},
-  pages     = {684--693},
-  year      = {2021},
-  eprint    = {2108.11195},
-  archivePrefix = {arXiv}
-}"""
+CITATION = LIZARD_CITATION
 
-#: ``class`` code -> category (formats/lizard_classes.py: the table Lizard and CoNIC share)
+#: ``class`` code -> category (formats/lizard.py: the table Lizard and CoNIC share)
 CLASSES: dict[int, str] = CLASS_OF_CODE
 #: info.csv ``Split`` value -> split name
 FOLDS: dict[str, str] = {"1": "fold1", "2": "fold2", "3": "fold3"}
