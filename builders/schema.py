@@ -30,6 +30,7 @@ def _feature(spec: Any) -> Any:
         return List(_feature(spec[0]))
     return {name: _feature(inner) for name, inner in spec.items()}
 
+
 #: Object categories are per config (docs/schema.md): ``objects.category`` is a ClassLabel of
 #: the classes the config's source declares (``SourceInfo.classes`` in builders/catalog.py),
 #: so a class added to one source never changes another config's export. "nucleus" is the

@@ -60,8 +60,8 @@ def configs_table() -> str:
 def sources_table() -> str:
     """``docs/sources/README.md``'s index: one row per source."""
     rows = [
-        "| source | configs | modality | µm/px, magnification | raw data | licence | guide |",
-        "|---|---|---|---|---|---|---|",
+        "| source | configs | modality | organ / cells | µm/px, magnification | raw data | licence | guide |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for info in SOURCES:
         specs = configs_of(info)
@@ -74,6 +74,7 @@ def sources_table() -> str:
         guide = "[../coco.md](../coco.md)" if info.doc == "coco" else f"[{info.doc}.md]({info.doc}.md)"
         rows.append(
             f"| {_cell(info.name)} | {configs} | {info.modality}{', ' + _cell(info.stain) if info.stain else ''} "
+            f"| {_cell(info.organ) or 'not stated'} "
             f"| {_number(info.mpp)}, {_number(info.magnification, 'x')} | {raw} | {_cell(licence_text(info))} "
             f"| {guide} |"
         )

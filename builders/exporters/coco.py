@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import check_output_dir, make_staging_dir, replace_dir, writing
+from ..atomic import check_output_dir, make_staging_dir, replace_dir, write_file
 from ..base import NucleiCollectionError
 from ..pipeline import SplitReport, iter_split, log_split_report
 from ..progress import progress
@@ -143,8 +143,7 @@ def write_coco(
                     raise NucleiCollectionError(f"{name}/{record['image_id']}: record image is not PNG bytes")
                 target = staging / "images" / file_name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with writing(target):
-                    target.write_bytes(data)
+                write_file(target, data)
                 images.append(_image_entry(len(images) + 1, file_name, record, split))
                 first_number = len(annotations) + 1
                 max_nuclei = max(max_nuclei, len(record["objects"]))
@@ -166,8 +165,7 @@ def write_coco(
             "categories": coco_categories(class_names),
         }
         staged_json = staging / "annotations.json"
-        with writing(staged_json):
-            staged_json.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+        write_file(staged_json, json.dumps(document, separators=(",", ":")).encode("utf-8"))
         # The image folder first, then the JSON: the JSON is what makes the export visible.
         replace_dir(staging / "images", image_dir)
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -56,12 +56,12 @@ MASK_KINDS = ("instance", "class")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 #: upstream split name -> ImageMask folder, for split="upstream"
 UPSTREAM_FOLDERS = {"train": "train", "validation": "valid", "test": "test"}
-#: class map pixel value of each category (0 = no object)
 
 
 def class_values(class_names: Sequence[str]) -> dict[str, int]:
     """Pixel value of each class in ``class`` masks: category index + 1 (0 = no object)."""
     return {name: index + 1 for index, name in enumerate(class_names)}
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 MANIFEST = "imagemask.json"

@@ -95,7 +95,7 @@ CONFIG_SPECS: dict[str, ConfigSpec] = _collect()
 def _sources() -> tuple[SourceInfo, ...]:
     infos: dict[int, SourceInfo] = {}
     for spec in CONFIG_SPECS.values():
-        if "info" not in vars(spec.source) and not any("info" in vars(k) for k in spec.source.__mro__[1:-1]):
+        if getattr(spec.source, "info", None) is None:  # Source itself only annotates it
             raise RuntimeError(f"config {spec.name!r}: reader {spec.source.__name__} declares no SourceInfo")
         infos.setdefault(id(spec.info), spec.info)
     return tuple(infos.values())

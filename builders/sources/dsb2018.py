@@ -223,6 +223,7 @@ class _DSB2018Source(Source):
         license="CC0-1.0",
         doc="dsb2018",
         modality="mixed",
+        organ="varied: cultured cells and tissue sections (not stated per image)",
         metrics=("dsb2018", "pq", "aji", "dice", "f1"),
     )
     #: folder the zip's image folders may sit in below data_dir
